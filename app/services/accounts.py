@@ -1,0 +1,121 @@
+"""Users, passwords and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from app.errors import NotFound, ValidationError
+from app.extensions import db
+from app.models import ApiToken, Enterprise, Role, User
+from app.models.types import utcnow
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "bm_"  # noqa: S105 - a marker, not a secret
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def get_or_create_enterprise(name: str) -> Enterprise:
+    name = name.strip()
+    if not name:
+        raise ValidationError("enterprise name is required", {"enterprise": ["required"]})
+    enterprise = db.session.scalar(select(Enterprise).where(Enterprise.name == name))
+    if enterprise is None:
+        enterprise = Enterprise(name=name)
+        db.session.add(enterprise)
+        db.session.flush()
+    return enterprise
+
+
+def create_user(email: str, role: str, enterprise_name: str, password: str) -> User:
+    """Create a user (and its enterprise if new); commits."""
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if "@" not in email:
+        errors["email"] = ["not an email address"]
+    if role not in {r.value for r in Role}:
+        errors["role"] = [f"must be one of {', '.join(r.value for r in Role)}"]
+    if len(password) < 8:
+        errors["password"] = ["at least 8 characters"]
+    if not errors and db.session.scalar(select(User.id).where(User.email == email)):
+        errors["email"] = ["already registered"]
+    if errors:
+        raise ValidationError("invalid user", errors)
+    user = User(
+        email=email,
+        role=role,
+        enterprise=get_or_create_enterprise(enterprise_name),
+        password_hash=hash_password(password),
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None."""
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None or not user.active:
+        _hasher.hash(password or "")  # same cost either way: no user enumeration by timing
+        return None
+    try:
+        _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """Create an API token; the raw token is returned once and never stored."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("token name is required", {"name": ["required"]})
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=_digest(raw), prefix=raw[:10])
+    db.session.add(token)
+    db.session.commit()
+    return token, raw
+
+
+def create_token_for_email(email: str, name: str) -> tuple[ApiToken, str]:
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with email {email}")
+    return create_token(user, name)
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user owning this unrevoked token, or None; records its use."""
+    if not raw:
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user
+
+
+def revoke_token(token: ApiToken) -> None:
+    token.revoked_at = utcnow()
+    db.session.commit()
