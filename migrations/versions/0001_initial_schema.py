@@ -2,14 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 23:01:23.072502
+Create Date: 2026-11-29 23:04:33.345377
 
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy import Text
+from sqlalchemy import Text  # noqa: F401
 
-import app.models.types
+import app.models.types  # noqa: F401
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
