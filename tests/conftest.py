@@ -30,6 +30,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing():
+    """Argon2 at minimum cost: the tests create many users; production keeps the defaults."""
+    from argon2 import PasswordHasher
+
+    from app.services import accounts
+
+    original = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    accounts._hasher = original
+
+
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("bm")
@@ -43,7 +56,8 @@ def database_url(session_dir) -> str:
 @pytest.fixture(scope="session")
 def redis_url(session_dir) -> str:
     if TEST_REDIS_URL:
-        return TEST_REDIS_URL
+        yield TEST_REDIS_URL
+        return
     # A short path: unix socket paths are limited to ~100 characters.
     sock = Path("/tmp") / f"bm-test-{os.getpid()}" / "redis.sock"
     url = ensure_embedded_redis(str(sock))
