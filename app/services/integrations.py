@@ -1,0 +1,384 @@
+"""Batch CSV integrations: create, update (partial), validate, serialise, test connection.
+
+The payload is the API shape (camelCase, nested `schedule`, `file`, `fields`,
+`delivery`); the admin's Configure form converts its form data to the same shape, so
+there is one copy of the validation. Errors are collected for every part and raised
+together as one ValidationError whose details are keyed by field path
+(`schedule.cron`, `file.delimiter`, `fields.2.header`, `delivery.hostKey`, ...).
+"""
+
+from __future__ import annotations
+
+import codecs
+from copy import deepcopy
+from typing import Any
+
+from sqlalchemy import select
+
+from app.errors import Forbidden, NotFound, ValidationError
+from app.extensions import db
+from app.models import BatchCsvIntegration, Campaign, Credential, Role, User
+from app.models.integrations import (
+    COMPRESSIONS,
+    DEFAULT_NAME_TEMPLATE,
+    DELIVERY_METHODS,
+    FILE_FORMATS,
+    LINE_ENDINGS,
+    QUOTING,
+)
+from app.services import audit, scheduling
+from app.services.listing import iso_utc
+
+MAX_LABEL = 200
+MAX_TEMPLATE = 300
+# Payload key under "file" -> model column.
+FILE_COLUMNS = {
+    "format": "file_format",
+    "delimiter": "delimiter",
+    "header": "header",
+    "quoting": "quoting",
+    "lineEnding": "line_ending",
+    "encoding": "encoding",
+    "nameTemplate": "name_template",
+    "compression": "compression",
+    "maxLeadsPerFile": "max_leads_per_file",
+    "sendEmpty": "send_empty",
+}
+FILE_DEFAULTS = {
+    "format": "csv",
+    "delimiter": ",",
+    "header": True,
+    "quoting": "minimal",
+    "lineEnding": "crlf",
+    "encoding": "utf-8",
+    "nameTemplate": DEFAULT_NAME_TEMPLATE,
+    "compression": "none",
+    "maxLeadsPerFile": None,
+    "sendEmpty": False,
+}
+# Methods whose destination cannot be reached without a secret.
+CREDENTIAL_REQUIRED = frozenset({"sftp"})
+TOP_LEVEL_KEYS = frozenset({"campaignId", "label", "enabled", "schedule", "file", "fields", "delivery"})
+
+
+def _require_admin(user: User | None) -> None:
+    # user None is the system itself (CLI, demo seed); people must be admins.
+    if user is not None and not user.has_role(Role.ADMIN):
+        raise Forbidden("only admins can configure integrations")
+
+
+def create_integration(enterprise_id: int, payload: Any, user: User | None) -> BatchCsvIntegration:
+    """Validate a full payload and create the integration; audited, commits."""
+    _require_admin(user)
+    if not isinstance(payload, dict):
+        raise ValidationError("the integration must be an object", {"_schema": ["must be an object"]})
+    full = {"enabled": True, "schedule": {"cron": "0 6 * * *", "timezone": "UTC"}, "file": {}, **payload}
+    values = _validate(enterprise_id, full, existing=None)
+    integration = BatchCsvIntegration(enterprise_id=enterprise_id, **values)
+    integration.next_run_at = scheduling.next_run(values["schedule_cron"], values["timezone"], scheduling.utcnow())
+    db.session.add(integration)
+    db.session.flush()
+    audit.record(
+        "integration.create",
+        "integration",
+        integration.id,
+        user=user,
+        enterprise_id=enterprise_id,
+        details={"label": integration.label, "campaignId": integration.campaign_id},
+    )
+    db.session.commit()
+    return integration
+
+
+def update_integration(integration: BatchCsvIntegration, payload: Any, user: User | None) -> BatchCsvIntegration:
+    """Apply a partial payload (PATCH): given keys replace, the rest stay; audited, commits."""
+    _require_admin(user)
+    if user is not None and integration.enterprise_id != user.enterprise_id:
+        raise NotFound(f"BatchCsvIntegration {integration.id} not found")
+    if not isinstance(payload, dict):
+        raise ValidationError("the changes must be an object", {"_schema": ["must be an object"]})
+    merged = _merge(settings_payload(integration), payload)
+    values = _validate(integration.enterprise_id, merged, existing=integration)
+    changed = sorted(column for column, value in values.items() if getattr(integration, column) != value)
+    for column in changed:
+        setattr(integration, column, values[column])
+    if {"schedule_cron", "timezone", "enabled"} & set(changed) or integration.next_run_at is None:
+        integration.next_run_at = scheduling.next_run(
+            integration.schedule_cron, integration.timezone, scheduling.utcnow()
+        )
+    if changed:
+        audit.record(
+            "integration.update",
+            "integration",
+            integration.id,
+            user=user,
+            enterprise_id=integration.enterprise_id,
+            details={"changed": changed},
+        )
+    db.session.commit()
+    return integration
+
+
+def _merge(current: dict, patch: dict) -> dict:
+    merged = deepcopy(current)
+    for key, value in patch.items():
+        if key in ("schedule", "file") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        elif key == "delivery" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            # Another method means other settings: start from the given ones only.
+            same = value.get("method", merged[key].get("method")) == merged[key].get("method")
+            merged[key] = {**merged[key], **value} if same else value
+        else:
+            merged[key] = value
+    return merged
+
+
+def settings_payload(integration: BatchCsvIntegration) -> dict:
+    """The integration's settings in the payload shape (what a PATCH starts from)."""
+    return {
+        "campaignId": integration.campaign_id,
+        "label": integration.label,
+        "enabled": integration.enabled,
+        "schedule": {"cron": integration.schedule_cron, "timezone": integration.timezone},
+        "file": {key: getattr(integration, column) for key, column in FILE_COLUMNS.items()},
+        "fields": deepcopy(integration.fields or []),
+        "delivery": {
+            "method": integration.delivery_method,
+            **deepcopy(integration.delivery or {}),
+            "credentialId": integration.credential_id,
+        },
+    }
+
+
+def _validate(enterprise_id: int, data: dict, existing: BatchCsvIntegration | None) -> dict:
+    """Check every part of a full payload; return model column values or raise all errors at once."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    unknown = set(data) - TOP_LEVEL_KEYS
+    for key in sorted(unknown):
+        errors[key] = ["unknown field"]
+
+    _validate_campaign(enterprise_id, data.get("campaignId"), existing, values, errors)
+    label = data.get("label")
+    if not isinstance(label, str) or not label.strip():
+        errors["label"] = ["required, a non-empty string"]
+    elif len(label.strip()) > MAX_LABEL:
+        errors["label"] = [f"at most {MAX_LABEL} characters"]
+    else:
+        values["label"] = label.strip()
+    if not isinstance(data.get("enabled"), bool):
+        errors["enabled"] = ["must be true or false"]
+    else:
+        values["enabled"] = data["enabled"]
+
+    _validate_schedule(data.get("schedule"), values, errors)
+    _validate_file(data.get("file"), values, errors)
+    _validate_fields(data.get("fields"), values, errors)
+    _validate_delivery(enterprise_id, data.get("delivery"), values, errors)
+    if errors:
+        raise ValidationError("invalid integration settings", errors)
+    return values
+
+
+def _absorb(exc: ValidationError, prefix: str, errors: dict[str, list[str]]) -> None:
+    """Merge another validator's details into `errors`, keyed under `prefix`."""
+    details = exc.details
+    if not isinstance(details, dict) or not details:
+        errors.setdefault(prefix, []).append(exc.message)
+        return
+    for key, messages in details.items():
+        key = str(key)
+        path = key if key == prefix or key.startswith(prefix + ".") else f"{prefix}.{key}"
+        messages = messages if isinstance(messages, list) else [str(messages)]
+        errors.setdefault(path, []).extend(str(m) for m in messages)
+
+
+def _validate_campaign(enterprise_id, campaign_id, existing, values, errors) -> None:
+    if existing is not None:
+        if campaign_id != existing.campaign_id:
+            errors["campaignId"] = ["cannot be changed; create a new integration for another campaign"]
+        values["campaign_id"] = existing.campaign_id
+        return
+    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
+        errors["campaignId"] = ["required, a campaign id"]
+        return
+    owner = db.session.scalar(select(Campaign.enterprise_id).where(Campaign.id == campaign_id))
+    if owner != enterprise_id:
+        errors["campaignId"] = [f"unknown campaign {campaign_id}"]
+        return
+    values["campaign_id"] = campaign_id
+
+
+def _validate_schedule(schedule, values, errors) -> None:
+    if not isinstance(schedule, dict):
+        errors["schedule"] = ["must be an object with cron and timezone"]
+        return
+    for key in sorted(set(schedule) - {"cron", "timezone"}):
+        errors[f"schedule.{key}"] = ["unknown field"]
+    cron, timezone = schedule.get("cron"), schedule.get("timezone")
+    try:
+        scheduling.validate(cron, timezone)
+    except ValidationError as exc:
+        _absorb(exc, "schedule", errors)
+        return
+    values["schedule_cron"] = " ".join(cron.split())
+    values["timezone"] = timezone
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_file(settings, values, errors) -> None:
+    if not isinstance(settings, dict):
+        errors["file"] = ["must be an object"]
+        return
+    for key in sorted(set(settings) - set(FILE_COLUMNS)):
+        errors[f"file.{key}"] = ["unknown field"]
+    s = {**FILE_DEFAULTS, **settings}
+
+    def check(key: str, ok: bool, message: str) -> None:
+        if ok:
+            values[FILE_COLUMNS[key]] = s[key]
+        else:
+            errors[f"file.{key}"] = [message]
+
+    check("format", s["format"] in FILE_FORMATS, f"one of {', '.join(FILE_FORMATS)}")
+    check("delimiter", isinstance(s["delimiter"], str) and len(s["delimiter"]) == 1, "a single character")
+    if isinstance(s["delimiter"], str) and s["delimiter"] in ('"', "\r", "\n"):
+        errors["file.delimiter"] = ["cannot be a quote or a line break"]
+    check("header", isinstance(s["header"], bool), "must be true or false")
+    check("quoting", s["quoting"] in QUOTING, f"one of {', '.join(QUOTING)}")
+    check("lineEnding", s["lineEnding"] in LINE_ENDINGS, f"one of {', '.join(LINE_ENDINGS)}")
+    check("encoding", _known_text_encoding(s["encoding"]), "not a known text encoding (e.g. utf-8, utf-8-sig, cp1252)")
+    check("compression", s["compression"] in COMPRESSIONS, f"one of {', '.join(COMPRESSIONS)}")
+    check(
+        "maxLeadsPerFile",
+        s["maxLeadsPerFile"] is None or (_is_int(s["maxLeadsPerFile"]) and 1 <= s["maxLeadsPerFile"] <= 10_000_000),
+        "a whole number from 1 to 10,000,000, or null for no limit",
+    )
+    check("sendEmpty", isinstance(s["sendEmpty"], bool), "must be true or false")
+    template = s["nameTemplate"]
+    if not isinstance(template, str) or not template.strip() or len(template) > MAX_TEMPLATE:
+        errors["file.nameTemplate"] = [f"required, at most {MAX_TEMPLATE} characters"]
+        return
+    from app.services.files import validate_name_template
+
+    try:
+        validate_name_template(template)
+    except ValidationError as exc:
+        _absorb(exc, "file.nameTemplate", errors)
+        return
+    values["name_template"] = template
+
+
+def _known_text_encoding(name: Any) -> bool:
+    if not isinstance(name, str) or not name or len(name) > 20:
+        return False
+    try:
+        # rot13 and friends are codecs too, but not ones that make bytes from text.
+        return bool(codecs.lookup(name)._is_text_encoding)
+    except LookupError:
+        return False
+
+
+def _validate_fields(fields, values, errors) -> None:
+    from app.services.files import validate_mapping
+
+    try:
+        values["fields"] = validate_mapping(fields)
+    except ValidationError as exc:
+        _absorb(exc, "fields", errors)
+
+
+def _validate_delivery(enterprise_id, delivery, values, errors) -> None:
+    if not isinstance(delivery, dict):
+        errors["delivery"] = ["must be an object with a method"]
+        return
+    method = delivery.get("method")
+    if method not in DELIVERY_METHODS:
+        errors["delivery.method"] = [f"one of {', '.join(DELIVERY_METHODS)}"]
+        return
+    from app.services.transports import get_transport
+
+    transport = get_transport(method)
+    settings = {k: v for k, v in delivery.items() if k not in ("method", "credentialId")}
+    try:
+        values["delivery"] = transport.validate_settings(settings)
+        values["delivery_method"] = method
+    except ValidationError as exc:
+        _absorb(exc, "delivery", errors)
+
+    credential_id = delivery.get("credentialId")
+    kinds = tuple(getattr(transport, "credential_kinds", ()) or ())
+    if credential_id is None:
+        if method in CREDENTIAL_REQUIRED:
+            errors["delivery.credentialId"] = [f"required for {method}: a credential of kind {' or '.join(kinds)}"]
+        else:
+            values["credential_id"] = None
+        return
+    if not kinds:
+        errors["delivery.credentialId"] = [f"{method} delivery does not use a credential"]
+        return
+    if not _is_int(credential_id):
+        errors["delivery.credentialId"] = ["must be a credential id"]
+        return
+    credential = db.session.get(Credential, credential_id)
+    if credential is None or credential.enterprise_id != enterprise_id:
+        errors["delivery.credentialId"] = [f"unknown credential {credential_id}"]
+    elif credential.kind not in kinds:
+        errors["delivery.credentialId"] = [f"{method} needs a credential of kind {' or '.join(kinds)}"]
+    else:
+        values["credential_id"] = credential.id
+
+
+def serialise_integration(integration: BatchCsvIntegration) -> dict:
+    """The integration as the API returns it (never a secret: credentials are by id)."""
+    campaign = integration.campaign
+    body = settings_payload(integration)
+    body["schedule"]["description"] = scheduling.describe(integration.schedule_cron, integration.timezone)
+    return {
+        "id": integration.id,
+        "advertiserId": campaign.advertiser_id,
+        **body,
+        "nextRunAt": iso_utc(integration.next_run_at),
+        "lastSentAt": iso_utc(integration.last_sent_at),
+        "pendingCount": integration.pending_count,
+        "createdAt": iso_utc(integration.created_at),
+        "updatedAt": iso_utc(integration.updated_at),
+    }
+
+
+def test_delivery(enterprise_id: int, delivery: Any, user: User | None):
+    """Try to reach a destination with (possibly unsaved) delivery settings -> ConnectionResult."""
+    _require_admin(user)
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    _validate_delivery(enterprise_id, delivery, values, errors)
+    if errors:
+        raise ValidationError("invalid delivery settings", errors)
+    return _test(delivery["method"], values["delivery"], values.get("credential_id"))
+
+
+def test_integration_connection(integration: BatchCsvIntegration, user: User | None):
+    """Try to reach a saved integration's destination -> ConnectionResult(ok, message)."""
+    _require_admin(user)
+    if user is not None and integration.enterprise_id != user.enterprise_id:
+        raise NotFound(f"BatchCsvIntegration {integration.id} not found")
+    return _test(integration.delivery_method, integration.delivery or {}, integration.credential_id)
+
+
+def _test(method: str, settings: dict, credential_id: int | None):
+    from app.services.transports import get_transport
+
+    secret = None
+    if credential_id is not None:
+        from app.services.credentials import reveal
+
+        secret = reveal(db.session.get(Credential, credential_id))
+    return get_transport(method).test_connection(settings, secret)
+
+
+# pytest would otherwise collect the two test_* helpers above when this module is imported.
+test_delivery.__test__ = False  # type: ignore[attr-defined]
+test_integration_connection.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,254 @@
+"""Pending and Sent batch lists: filters, sorting and pagination, scoped to one enterprise.
+
+Pending rows read the denormalised `pending_count` of each integration, so a page
+never counts the queue; Sent rows filter on the SentBatch snapshot columns directly.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from app.errors import ValidationError
+from app.extensions import db
+from app.models import Advertiser, BatchCsvIntegration, Campaign, SentBatch
+from app.services import scheduling
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 500
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, to the second (the API's one time format)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_date(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict]
+    total: int
+    page: int
+    per_page: int
+
+    def meta(self) -> dict[str, int]:
+        return {"page": self.page, "perPage": self.per_page, "total": self.total}
+
+
+@functools.lru_cache(maxsize=2048)
+def _describe(cron: str, timezone: str) -> str:
+    # Pure and costly (cron-descriptor parses each time); a page repeats few schedules.
+    return scheduling.describe(cron, timezone)
+
+
+PENDING_SORT = {
+    "integrationId": BatchCsvIntegration.id,
+    "advertiserId": Campaign.advertiser_id,
+    "advertiserName": Advertiser.name,
+    "campaignId": BatchCsvIntegration.campaign_id,
+    "campaignName": Campaign.name,
+    "label": BatchCsvIntegration.label,
+    "leadCount": BatchCsvIntegration.pending_count,
+    "schedule": BatchCsvIntegration.schedule_cron,
+    "scheduleCron": BatchCsvIntegration.schedule_cron,
+    "timezone": BatchCsvIntegration.timezone,
+    "nextRunAt": BatchCsvIntegration.next_run_at,
+    "campaignEndDate": Campaign.end_date,
+}
+
+SENT_SORT = {
+    "id": SentBatch.id,
+    "integrationId": SentBatch.integration_id,
+    "advertiserId": SentBatch.advertiser_id,
+    "advertiserName": SentBatch.advertiser_name,
+    "campaignId": SentBatch.campaign_id,
+    "campaignName": SentBatch.campaign_name,
+    "label": SentBatch.label,
+    "leadCount": SentBatch.lead_count,
+    "status": SentBatch.status,
+    "trigger": SentBatch.trigger,
+    "sentAt": SentBatch.sent_at,
+    "createdAt": SentBatch.created_at,
+    "fileName": SentBatch.file_name,
+    "sizeBytes": SentBatch.size_bytes,
+    "sha256": SentBatch.sha256,
+}
+
+
+def parse_sort(sort: str | None, allowed: dict[str, Any], tiebreak) -> list:
+    """`field,-other` -> ORDER BY clauses; unknown fields are a ValidationError naming them."""
+    clauses, bad = [], []
+    for part in (sort or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        descending = part.startswith("-")
+        name = part.lstrip("-+")
+        column = allowed.get(name)
+        if column is None:
+            bad.append(name)
+            continue
+        clauses.append(column.desc() if descending else column.asc())
+    if bad:
+        raise ValidationError(
+            f"cannot sort by {', '.join(bad)}",
+            {"sort": [f"unknown field(s) {', '.join(bad)}; one of {', '.join(allowed)}"]},
+        )
+    # A unique last key keeps pages stable when the sort column has ties.
+    return [*clauses, tiebreak]
+
+
+def _page(stmt: Select, order: list, page: int, per_page: int) -> tuple[list, int]:
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValidationError("bad page", {"perPage" if page >= 1 else "page": ["out of range"]})
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.execute(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    return rows, total or 0
+
+
+def _contains(column, value: str | None):
+    return column.icontains(value, autoescape=True) if value else None
+
+
+def pending_batches(
+    enterprise_id: int,
+    *,
+    advertiser_id: int | None = None,
+    advertiser_name: str | None = None,
+    campaign_id: int | None = None,
+    campaign_name: str | None = None,
+    label: str | None = None,
+    include_empty: bool = False,
+    sort: str | None = None,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+) -> Page:
+    """One row per enabled integration with leads waiting (or every enabled one with include_empty)."""
+    order = parse_sort(sort, PENDING_SORT, BatchCsvIntegration.id.asc())
+    stmt = (
+        select(
+            BatchCsvIntegration.id,
+            Campaign.advertiser_id,
+            Advertiser.name,
+            BatchCsvIntegration.campaign_id,
+            Campaign.name,
+            BatchCsvIntegration.label,
+            BatchCsvIntegration.pending_count,
+            BatchCsvIntegration.schedule_cron,
+            BatchCsvIntegration.timezone,
+            BatchCsvIntegration.next_run_at,
+            Campaign.end_date,
+        )
+        .join(Campaign, Campaign.id == BatchCsvIntegration.campaign_id)
+        .join(Advertiser, Advertiser.id == Campaign.advertiser_id)
+        .where(BatchCsvIntegration.enterprise_id == enterprise_id, BatchCsvIntegration.enabled)
+    )
+    if not include_empty:
+        stmt = stmt.where(BatchCsvIntegration.pending_count > 0)
+    conditions = [
+        Campaign.advertiser_id == advertiser_id if advertiser_id is not None else None,
+        BatchCsvIntegration.campaign_id == campaign_id if campaign_id is not None else None,
+        _contains(Advertiser.name, advertiser_name),
+        _contains(Campaign.name, campaign_name),
+        _contains(BatchCsvIntegration.label, label),
+    ]
+    stmt = stmt.where(*[c for c in conditions if c is not None])
+    rows, total = _page(stmt, order, page, per_page)
+    return Page([_pending_row(*row) for row in rows], total, page, per_page)
+
+
+def _pending_row(i_id, adv_id, adv_name, camp_id, camp_name, label, count, cron, tz, next_run_at, end_date) -> dict:
+    return {
+        "integrationId": i_id,
+        "advertiserId": adv_id,
+        "advertiserName": adv_name,
+        "campaignId": camp_id,
+        "campaignName": camp_name,
+        "label": label,
+        "leadCount": count,
+        "schedule": _describe(cron, tz),
+        "scheduleCron": cron,
+        "timezone": tz,
+        "nextRunAt": iso_utc(next_run_at),
+        "campaignEndDate": iso_date(end_date),
+    }
+
+
+def sent_batches(
+    enterprise_id: int,
+    *,
+    advertiser_id: int | None = None,
+    advertiser_name: str | None = None,
+    campaign_id: int | None = None,
+    campaign_name: str | None = None,
+    label: str | None = None,
+    integration_id: int | None = None,
+    status: list[str] | None = None,
+    sent_from: datetime | None = None,
+    sent_to: datetime | None = None,
+    sort: str | None = None,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+) -> Page:
+    """Sent batches (files) newest first by default, filtered on their send-time snapshot."""
+    order = parse_sort(sort or "-id", SENT_SORT, SentBatch.id.desc())
+    stmt = select(SentBatch).where(SentBatch.enterprise_id == enterprise_id)
+    conditions = [
+        SentBatch.advertiser_id == advertiser_id if advertiser_id is not None else None,
+        SentBatch.campaign_id == campaign_id if campaign_id is not None else None,
+        SentBatch.integration_id == integration_id if integration_id is not None else None,
+        SentBatch.status.in_(status) if status else None,
+        SentBatch.sent_at >= sent_from if sent_from is not None else None,
+        SentBatch.sent_at <= sent_to if sent_to is not None else None,
+        _contains(SentBatch.advertiser_name, advertiser_name),
+        _contains(SentBatch.campaign_name, campaign_name),
+        _contains(SentBatch.label, label),
+    ]
+    stmt = stmt.where(*[c for c in conditions if c is not None])
+    rows, total = _page(stmt, order, page, per_page)
+    return Page([sent_row(batch) for (batch,) in rows], total, page, per_page)
+
+
+def sent_row(batch: SentBatch) -> dict:
+    """One Sent Batches row."""
+    return {
+        "id": batch.id,
+        "integrationId": batch.integration_id,
+        "advertiserId": batch.advertiser_id,
+        "advertiserName": batch.advertiser_name,
+        "campaignId": batch.campaign_id,
+        "campaignName": batch.campaign_name,
+        "label": batch.label,
+        "leadCount": batch.lead_count,
+        "status": batch.status,
+        "trigger": batch.trigger,
+        "sentAt": iso_utc(batch.sent_at),
+        "createdAt": iso_utc(batch.created_at),
+        "fileName": batch.file_name,
+        "sizeBytes": batch.size_bytes,
+        "sha256": batch.sha256,
+    }
+
+
+def sent_detail(batch: SentBatch) -> dict:
+    """One sent batch with its delivery history: error, attempts and who triggered it."""
+    return {
+        **sent_row(batch),
+        "error": batch.last_error,
+        "attempts": batch.attempts,
+        "triggeredBy": batch.triggered_by,
+        "resendOfId": batch.resend_of_id,
+        "rowCount": batch.row_count,
+        "deliveryMethod": batch.delivery_method,
+        "storedAt": iso_utc(batch.stored_at),
+        "updatedAt": iso_utc(batch.updated_at),
+    }
