@@ -1,0 +1,112 @@
+"""Lead records straight from the database, streamed in queue order.
+
+One query joins queue entries to leads; campaign and advertiser names come from
+the batch's snapshot (or the integration for pending leads), not a join per row.
+The rows are streamed (server-side cursor on PostgreSQL): consume the iterator
+before committing the session that produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, select
+
+from app.errors import NotFound
+from app.extensions import db
+from app.models import Advertiser, BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch
+from app.services.files.mapping import LeadRecord
+
+YIELD_PER = 2000
+# A resend points at the batch whose file it re-delivers; chains are short.
+MAX_RESEND_DEPTH = 20
+
+
+@dataclass(frozen=True)
+class Names:
+    """The campaign and advertiser a file is sent under."""
+
+    campaign_id: int
+    campaign_name: str
+    advertiser_id: int
+    advertiser_name: str
+
+
+def source_batch_id(batch: SentBatch) -> int:
+    """The batch whose queue entries hold this batch's leads (a resend's original)."""
+    current, depth = batch, 0
+    while current.resend_of_id is not None and depth < MAX_RESEND_DEPTH:
+        original = db.session.get(SentBatch, current.resend_of_id)
+        if original is None:
+            break
+        current, depth = original, depth + 1
+    return current.id
+
+
+def batch_names(batch: SentBatch) -> Names:
+    """The names snapshotted on a sent batch."""
+    return Names(batch.campaign_id, batch.campaign_name, batch.advertiser_id, batch.advertiser_name)
+
+
+def integration_names(integration: BatchCsvIntegration) -> Names:
+    """The current campaign and advertiser names of an integration (one query)."""
+    row = db.session.execute(
+        select(Campaign.id, Campaign.name, Advertiser.id, Advertiser.name)
+        .join(Advertiser, Advertiser.id == Campaign.advertiser_id)
+        .where(Campaign.id == integration.campaign_id)
+    ).one()
+    return Names(row[0], row[1], row[2], row[3])
+
+
+def _lead_rows() -> Select:
+    return select(
+        QueueEntry.id, QueueEntry.queued_at, Lead.id, Lead.external_id, Lead.status, Lead.created_at, Lead.fields
+    ).join(Lead, Lead.id == QueueEntry.lead_id)
+
+
+def batch_query(batch_id: int) -> Select:
+    """Queue entries + leads of a sent batch (pass source_batch_id for resends), queue order."""
+    return _lead_rows().where(QueueEntry.sent_batch_id == batch_id).order_by(QueueEntry.id)
+
+
+def pending_query(integration_id: int) -> Select:
+    """Queue entries + leads still pending for an integration, queue order."""
+    return (
+        _lead_rows()
+        .where(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
+        .order_by(QueueEntry.id)
+    )
+
+
+def iter_rows(query: Select, names: Names) -> Iterator[tuple[datetime, LeadRecord]]:
+    """(queued_at, record) pairs for a query built by batch_query/pending_query, streamed."""
+    result = db.session.execute(query.execution_options(yield_per=YIELD_PER))
+    c_id, c_name, a_id, a_name = names.campaign_id, names.campaign_name, names.advertiser_id, names.advertiser_name
+    try:
+        for _entry_id, queued_at, lead_id, external_id, status, created_at, fields in result:
+            yield (
+                queued_at,
+                LeadRecord(lead_id, external_id, status, created_at, fields or {}, c_id, c_name, a_id, a_name),
+            )
+    finally:
+        result.close()
+
+
+def iter_batch_records(sent_batch_id: int) -> Iterator[LeadRecord]:
+    """The leads of a sent batch in queue order; a resend yields its original's leads."""
+    batch = db.session.get(SentBatch, sent_batch_id)
+    if batch is None:
+        raise NotFound(f"SentBatch {sent_batch_id} not found")
+    for _queued_at, record in iter_rows(batch_query(source_batch_id(batch)), batch_names(batch)):
+        yield record
+
+
+def iter_pending_records(integration_id: int) -> Iterator[LeadRecord]:
+    """The leads waiting in an integration's pending batch, in queue order."""
+    integration = db.session.get(BatchCsvIntegration, integration_id)
+    if integration is None:
+        raise NotFound(f"BatchCsvIntegration {integration_id} not found")
+    for _queued_at, record in iter_rows(pending_query(integration.id), integration_names(integration)):
+        yield record

@@ -1,0 +1,178 @@
+"""The file store: where built lead files live (fsspec; file:// by default, s3:// in production).
+
+Keys are made from ids only, so nothing a user types ever reaches a path. A file
+is written under a temporary key and moved into place, so a key either holds a
+complete file or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import fsspec
+from flask import current_app
+
+from app.services.files.mapping import LeadRecord
+from app.services.files.settings import FileSettings
+from app.services.files.writer import write_file
+
+CHUNK = 1024 * 1024
+# Extensions a key may carry; anything else in a file name is ignored.
+_EXTENSION = re.compile(r"\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?$")
+_KEY = re.compile(r"^e\d+/b\d+/file(\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?)?$")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    size: int
+    sha256: str
+
+
+class HashingWriter:
+    """A binary writer that counts and hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.stored: StoredFile | None = None  # set when the write block exits cleanly
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self.size += len(data)
+        self._raw.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        # Streaming only: zip and gzip then write data descriptors instead of seeking back.
+        return False
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class FileStore:
+    """Lead files under one fsspec URL."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self.fs, self.root = fsspec.core.url_to_fs(url, **options)
+        self.local = "file" in _protocols(self.fs)
+
+    @staticmethod
+    def key_for(enterprise_id: int, batch_id: int, file_name: str | None = None) -> str:
+        """The key of a batch's file: ids plus the format's extension, never the user's template."""
+        for value in (enterprise_id, batch_id):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError("enterprise_id and batch_id must be non-negative integers")
+        match = _EXTENSION.search(file_name or "")
+        return f"e{enterprise_id}/b{batch_id}/file{match.group(0) if match else ''}"
+
+    def path(self, key: str) -> str:
+        """The store path of a key; refuses anything key_for could not have made."""
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValueError(f"not a storage key: {key!r}")
+        return f"{self.root.rstrip('/')}/{key}"
+
+    @contextmanager
+    def write(self, key: str) -> Iterator[HashingWriter]:
+        """Yield a writer; on clean exit the file appears at `key` and `writer.stored` is set."""
+        final = self.path(key)
+        temp = f"{final}.tmp-{uuid.uuid4().hex}"
+        if self.local:
+            self.fs.makedirs(self.fs._parent(final), exist_ok=True)
+        try:
+            with self.fs.open(temp, "wb") as raw:
+                writer = HashingWriter(raw)
+                yield writer
+                raw.flush()
+                if self.local:
+                    os.fsync(raw.fileno())  # the rename must not outrun the data on a crash
+            self.fs.mv(temp, final)
+        except BaseException:
+            self._discard(temp)
+            raise
+        writer.stored = StoredFile(key, writer.size, writer.hexdigest)
+
+    def _discard(self, path: str) -> None:
+        try:
+            if self.fs.exists(path):
+                self.fs.rm(path)
+        except OSError:
+            pass  # best effort: the original error matters more than a stray temp file
+
+    def open(self, key: str) -> BinaryIO:
+        """The stored file for reading (seekable for local files)."""
+        return self.fs.open(self.path(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self.path(key)))
+
+    def delete(self, key: str) -> None:
+        """Remove the file at `key`; nothing happens if there is none."""
+        path = self.path(key)
+        if self.fs.exists(path):
+            self.fs.rm(path)
+
+    def sha256(self, key: str) -> str:
+        """The sha256 of the stored bytes, read in chunks."""
+        digest = hashlib.sha256()
+        with self.open(key) as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def get_store() -> FileStore:
+    """The app's store from STORAGE_URL (and optional STORAGE_OPTIONS), made once per app."""
+    store = current_app.extensions.get("file_store")
+    if store is None:
+        options = dict(current_app.config.get("STORAGE_OPTIONS") or {})
+        url = current_app.config["STORAGE_URL"]
+        if url.startswith("file://") or "://" not in url:
+            options.setdefault("auto_mkdir", True)
+        store = FileStore(url, **options)
+        current_app.extensions["file_store"] = store
+    return store
+
+
+def build_and_store(
+    records: Iterable[LeadRecord],
+    mapping: Sequence[dict],
+    settings: FileSettings,
+    store: FileStore,
+    key: str,
+    *,
+    member_name: str | None = None,
+) -> tuple[StoredFile, int]:
+    """Build the file for `records` straight into the store; return what was stored and the row count."""
+    with store.write(key) as writer:
+        rows = write_file(records, mapping, settings, writer, member_name=member_name)  # type: ignore[arg-type]
+    assert writer.stored is not None
+    return writer.stored, rows
