@@ -1,0 +1,98 @@
+"""Queues and enqueueing: names, job options, idempotent job ids.
+
+No connection is made at import time; every helper takes the Redis client of the
+current app (app.redis_conn.get_redis) and passes it to RQ explicitly (RQ 2 has no
+Connection context).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from flask import current_app
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.job import Job
+
+from app.redis_conn import get_redis
+
+log = logging.getLogger(__name__)
+
+SEND_QUEUE = "send"
+TICK_QUEUE = "tick"
+# A worker started without queue names serves these, the tick first so a long
+# upload queue never delays the scheduler.
+DEFAULT_QUEUES = (TICK_QUEUE, SEND_QUEUE)
+
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+DEFAULT_RETRY_INTERVALS = (30, 120, 600)
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def get_queue(name: str = SEND_QUEUE) -> Queue:
+    return Queue(name, connection=get_redis())
+
+
+def retry_intervals() -> list[int]:
+    """Backoff between RQ retries of a transient delivery failure (config SEND_RETRY_INTERVALS)."""
+    return [int(s) for s in current_app.config.get("SEND_RETRY_INTERVALS", DEFAULT_RETRY_INTERVALS)]
+
+
+def _enqueue_unique(queue: Queue, func: str, job_id: str, *args, **options) -> Job | None:
+    if not _JOB_ID.match(job_id):
+        raise ValueError(f"bad job id {job_id!r}")
+    try:
+        return queue.enqueue(func, *args, job_id=job_id, unique=True, **options)
+    except DuplicateJobError:
+        log.info("job %s already exists; not enqueued twice", job_id)
+        return None
+
+
+def process_job_id(batch_id: int, reason: str) -> str:
+    """`batch-<id>-claim` for a new file; retries and re-enqueues get a fresh suffix.
+
+    A new batch id is unique by itself; a manual retry or a reconciler re-enqueue has
+    already won a conditional UPDATE in the database, so a time suffix is enough.
+    """
+    if reason in {"claim", "resend"}:
+        return f"batch-{batch_id}-{reason}"
+    return f"batch-{batch_id}-{reason}-{time.time_ns() // 1_000_000}"
+
+
+def enqueue_process(batch_id: int, reason: str = "claim") -> Job | None:
+    """Queue the build/store/deliver job of one SentBatch."""
+    intervals = retry_intervals()
+    return _enqueue_unique(
+        get_queue(SEND_QUEUE),
+        "jobs.send.process_batch",
+        process_job_id(batch_id, reason),
+        batch_id,
+        job_timeout=int(current_app.config["SEND_JOB_TIMEOUT"]),
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        description=f"process file {batch_id} ({reason})",
+    )
+
+
+def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
+    """Queue the scheduled send of one integration for one local time slot (once per slot)."""
+    return _enqueue_unique(
+        get_queue(SEND_QUEUE),
+        "jobs.send.send_scheduled",
+        f"send-{integration_id}-{slot_key}",
+        integration_id,
+        slot_key,
+        job_timeout=300,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        description=f"scheduled send of integration {integration_id} at {slot_key}",
+    )
+
+
+def enqueue_tick() -> Job:
+    """Queue one scheduler tick now (the CLI `ops tick --enqueue` and tests use it)."""
+    return get_queue(TICK_QUEUE).enqueue("jobs.tick.tick", job_timeout=300, result_ttl=600, ttl=300)
