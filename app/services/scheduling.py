@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cron_descriptor import get_description
@@ -25,9 +25,44 @@ def validate(cron: str, timezone: str) -> None:
 
 
 def next_run(cron: str, timezone: str, after: datetime) -> datetime:
-    """The first run strictly after `after`, in UTC."""
+    """The first run strictly after `after`, in UTC; DST-safe.
+
+    Runs are local wall-clock slots, each fired once: in the autumn repeat hour a slot
+    fires at its first occurrence only (croniter alone would fire it twice), and a slot
+    that falls into the spring gap fires at the moment the clocks jump (never skipped;
+    it merges with a slot at that same instant).
+    """
     tz = ZoneInfo(timezone)
-    return croniter(cron, after.astimezone(tz)).get_next(datetime).astimezone(UTC)
+    after_utc = after.astimezone(UTC)
+    wall = after_utc.astimezone(tz).replace(tzinfo=None)
+    slots = croniter(cron, wall)
+    while True:
+        instant = slot_instant(slots.get_next(datetime), tz)
+        if instant > after_utc:
+            return instant
+
+
+def slot_instant(slot: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant of a naive local wall-clock slot (first occurrence; gap -> the jump)."""
+    first = slot.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == slot:
+        return first
+    # In a gap: fold=1 reads it with the offset after the change (an instant before the
+    # jump), fold=0 with the offset before (an instant after it). Find the jump between.
+    lo, hi = slot.replace(tzinfo=tz, fold=1).astimezone(UTC), first
+    target = hi.astimezone(tz).utcoffset()
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == target:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0)
+
+
+def slot_key(instant: datetime, timezone: str) -> str:
+    """The local wall-clock key of a run, e.g. 202610250130: one send per key."""
+    return instant.astimezone(ZoneInfo(timezone)).strftime("%Y%m%d%H%M")
 
 
 def next_runs(cron: str, timezone: str, after: datetime, count: int = 5) -> list[datetime]:

@@ -1,0 +1,61 @@
+"""Campaign end: when a campaign passes its end date, its pending leads go out in a final batch."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import BatchCsvIntegration, Campaign, Trigger
+from app.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+PER_TICK = 200
+
+
+def send_due(now: datetime | None = None) -> list[int]:
+    """Send the final batch of each campaign whose end date has passed; returns the campaigns closed.
+
+    A campaign is marked (final_batch_at) only once every enabled integration of it has
+    been claimed; one with a send in flight is tried again on the next tick.
+    """
+    from app.services.sending import send_integration
+
+    now = now or utcnow()
+    today = now.date()
+    campaigns = db.session.execute(
+        select(Campaign.id)
+        .where(Campaign.end_date.is_not(None), Campaign.end_date < today, Campaign.final_batch_at.is_(None))
+        .order_by(Campaign.id)
+        .limit(PER_TICK)
+    ).all()
+    closed = []
+    for (campaign_id,) in campaigns:
+        integration_ids = db.session.scalars(
+            select(BatchCsvIntegration.id)
+            .where(BatchCsvIntegration.campaign_id == campaign_id, BatchCsvIntegration.enabled)
+            .order_by(BatchCsvIntegration.id)
+        ).all()
+        done = True
+        for integration_id in integration_ids:
+            try:
+                outcomes = send_integration(integration_id, Trigger.CAMPAIGN_END.value)
+            except Exception:
+                log.exception("final batch of integration %s failed to start", integration_id)
+                done = False
+                continue
+            if any(o.status == "in_flight" for o in outcomes):
+                done = False
+        if done:
+            table = Campaign.__table__
+            db.session.execute(
+                table.update()
+                .where(table.c.id == campaign_id, table.c.final_batch_at.is_(None))
+                .values(final_batch_at=now)
+            )
+            db.session.commit()
+            closed.append(campaign_id)
+    return closed

@@ -1,0 +1,260 @@
+"""Process one SentBatch: build -> store -> deliver. The state machine of a file.
+
+    claimed --build+store--> stored --deliver--> delivered
+        \\                      \\
+         `--permanent error----`--> failed  (leads stay attached; retry/requeue are manual)
+
+Every stage is idempotent and restartable (invariant 4): the database row says where a
+batch is, each transition is a conditional UPDATE from the expected status, the file
+is stored under a key made from ids (re-building writes the same key atomically), and
+transports upload to a temporary name then rename (re-delivery replaces, never
+duplicates). A Redis lock keeps two jobs of one batch from running at once; it expires
+with the job timeout, so a SIGKILLed worker never blocks the batch for longer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from contextlib import contextmanager
+from typing import BinaryIO
+
+from flask import current_app
+from redis.exceptions import LockError
+
+from app.errors import DeliveryError, DomainError
+from app.extensions import db
+from app.models import BatchCsvIntegration, BatchStatus, SentBatch
+from app.models.types import utcnow
+from app.redis_conn import get_redis
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR = 2000
+
+
+class RetryLater(Exception):
+    """A transient failure with RQ retries left: the job raises it so RQ retries with backoff."""
+
+
+@contextmanager
+def batch_lock(batch_id: int):
+    """Yield True if this process now owns the batch, False if another job is on it."""
+    ttl = int(current_app.config["SEND_JOB_TIMEOUT"])
+    lock = get_redis().lock(f"bm:batch-lock:{batch_id}", timeout=ttl, blocking=False)
+    acquired = lock.acquire()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except LockError:  # expired: the job outlived its own timeout
+                log.warning("lock of batch %s expired before release", batch_id)
+
+
+def process_batch(batch_id: int, *, final_attempt: bool = True) -> str:
+    """Take a batch as far as it goes; returns its status ("busy" if another job holds it).
+
+    A transient delivery error raises RetryLater when `final_attempt` is False (RQ then
+    retries the job with backoff); on the final attempt the batch is marked failed.
+    """
+    with batch_lock(batch_id) as owned:
+        if not owned:
+            log.info("batch %s is being processed by another job", batch_id)
+            return "busy"
+        batch = db.session.get(SentBatch, batch_id)
+        if batch is None:
+            log.warning("batch %s does not exist", batch_id)
+            return "missing"
+        try:
+            if batch.status == BatchStatus.CLAIMED.value:
+                _build_and_store(batch)
+            if batch.status == BatchStatus.STORED.value:
+                _deliver(batch)
+        except RetryLater:
+            raise
+        except Exception as exc:
+            db.session.rollback()
+            transient = not isinstance(exc, DomainError) or (isinstance(exc, DeliveryError) and exc.transient)
+            message = _message(exc)
+            if transient and not final_attempt:
+                _note_error(batch_id, message)
+                raise RetryLater(message) from exc
+            _fail(batch_id, message)
+            log.warning("batch %s failed: %s", batch_id, message)
+        db.session.refresh(batch)
+        return batch.status
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        text = exc.message
+        if isinstance(exc.details, dict) and exc.details:
+            text += ": " + "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in exc.details.items())
+    else:
+        # Unexpected errors: the type and text, which carry no secret (secrets never
+        # reach exception messages in our transports), for the people reading the row.
+        text = f"internal error ({type(exc).__name__}): {exc}"
+    return text[:MAX_ERROR]
+
+
+def _transition(batch_id: int, expected: str, **values) -> bool:
+    """Move a batch from `expected` to new values; False if someone else moved it first."""
+    table = SentBatch.__table__
+    changed = db.session.execute(
+        table.update().where(table.c.id == batch_id, table.c.status == expected).values(updated_at=utcnow(), **values)
+    ).rowcount
+    db.session.commit()
+    return bool(changed)
+
+
+def _note_error(batch_id: int, message: str) -> None:
+    table = SentBatch.__table__
+    db.session.execute(table.update().where(table.c.id == batch_id).values(last_error=message, updated_at=utcnow()))
+    db.session.commit()
+
+
+def _fail(batch_id: int, message: str) -> None:
+    table = SentBatch.__table__
+    db.session.execute(
+        table.update()
+        .where(table.c.id == batch_id, table.c.status.in_((BatchStatus.CLAIMED.value, BatchStatus.STORED.value)))
+        .values(status=BatchStatus.FAILED.value, last_error=message, updated_at=utcnow())
+    )
+    db.session.commit()
+
+
+def _crash_point(stage: str) -> None:
+    """Test hook: BM_TEST_CRASH_AT=<stage> SIGKILLs this work horse and its worker here.
+
+    Used by the crash tests (real `flask rq worker` subprocesses); ignored in production.
+    """
+    if os.environ.get("BM_TEST_CRASH_AT") == stage and current_app.config.get("ENV_NAME") != "production":
+        log.warning("test hook: killing the worker at %s", stage)
+        if os.environ.get("RQ_JOB_ID"):  # a forked work horse: take its worker down too
+            os.kill(os.getppid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _build_and_store(batch: SentBatch) -> None:
+    from app.services.files import FileSettings, inner_file_name, iter_batch_records, render_file_name
+    from app.services.storage import build_and_store, get_store
+
+    _crash_point("after_claim")
+    integration = db.session.get(BatchCsvIntegration, batch.integration_id)
+    settings = FileSettings.from_snapshot(batch.file_settings)
+    # Named from the claim time, so a rebuild after a crash gives the same name and bytes.
+    file_name = render_file_name(
+        settings,
+        advertiser_id=batch.advertiser_id,
+        campaign_id=batch.campaign_id,
+        integration_id=batch.integration_id,
+        batch_id=batch.id,
+        label=batch.label,
+        sent_at=batch.created_at,
+        timezone=integration.timezone if integration else "UTC",
+    )
+    store = get_store()
+    key = store.key_for(batch.enterprise_id, batch.id, file_name)
+    stored, rows = build_and_store(
+        iter_batch_records(batch.id), batch.field_mapping, settings, store, key, member_name=inner_file_name(file_name)
+    )
+    if rows != batch.lead_count:
+        raise DeliveryError(f"the file has {rows} rows but the batch holds {batch.lead_count} leads", transient=False)
+    _transition(
+        batch.id,
+        BatchStatus.CLAIMED.value,
+        status=BatchStatus.STORED.value,
+        file_name=file_name,
+        storage_key=stored.key,
+        size_bytes=stored.size,
+        sha256=stored.sha256,
+        row_count=rows,
+        stored_at=utcnow(),
+    )
+    db.session.refresh(batch)
+    _crash_point("after_store")
+
+
+class _CrashingReader:
+    """Test hook for a crash in the middle of an upload: dies after the first chunk is read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self._reads += 1
+        if self._reads > 1:
+            _crash_point("during_upload")
+        return self._raw.read(size if size and size > 0 else 1024)
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._raw.close()
+
+
+def _deliver(batch: SentBatch) -> None:
+    from app.services.credentials import secret_for
+    from app.services.storage import get_store
+    from app.services.transports import DeliverySource, get_transport
+
+    store = get_store()
+    if not batch.storage_key or not store.exists(batch.storage_key):
+        raise DeliveryError(f"the stored file of batch {batch.id} is missing", transient=False)
+    # Invariant 3: what goes out is exactly what was recorded.
+    size = store.size(batch.storage_key)
+    if size != batch.size_bytes or store.sha256(batch.storage_key) != batch.sha256:
+        raise DeliveryError(f"the stored file of batch {batch.id} does not match its recorded checksum", False)
+    integration = db.session.get(BatchCsvIntegration, batch.integration_id)
+    transport = get_transport(integration.delivery_method)
+    secret = secret_for(integration)
+    key = batch.storage_key
+
+    def opener() -> BinaryIO:
+        raw = store.open(key)
+        return _CrashingReader(raw) if os.environ.get("BM_TEST_CRASH_AT") == "during_upload" else raw
+
+    source = DeliverySource(
+        file_name=batch.file_name,
+        size=batch.size_bytes,
+        sha256=batch.sha256,
+        opener=opener,
+        batch_id=batch.id,
+        enterprise_id=batch.enterprise_id,
+        lead_count=batch.lead_count,
+        advertiser_id=batch.advertiser_id,
+        campaign_id=batch.campaign_id,
+        integration_id=batch.integration_id,
+        label=batch.label,
+        sent_at=batch.created_at,
+        timezone=integration.timezone,
+    )
+    # The attempt is counted before it starts, so a crash mid-upload still shows.
+    table = SentBatch.__table__
+    db.session.execute(
+        table.update()
+        .where(table.c.id == batch.id)
+        .values(attempts=table.c.attempts + 1, delivery_method=integration.delivery_method, updated_at=utcnow())
+    )
+    db.session.commit()
+    receipt = transport.deliver(source, dict(integration.delivery or {}), secret)
+    if receipt.bytes_sent != batch.size_bytes:
+        raise DeliveryError(
+            f"the destination received {receipt.bytes_sent} bytes of {batch.size_bytes}", transient=True
+        )
+    now = utcnow()
+    if _transition(
+        batch.id, BatchStatus.STORED.value, status=BatchStatus.DELIVERED.value, sent_at=now, last_error=None
+    ):
+        ints = BatchCsvIntegration.__table__
+        db.session.execute(ints.update().where(ints.c.id == batch.integration_id).values(last_sent_at=now))
+        db.session.commit()
+    db.session.refresh(batch)
