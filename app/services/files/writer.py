@@ -34,7 +34,7 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 FIXED_DOC_TIME = datetime(1980, 1, 1)  # openpyxl wants naive UTC
 XLSX_MAX_ROWS = 1_048_576
 XLSX_MAX_CELL = 32_767
-# Control characters an xlsx (XML 1.0) cannot hold at all.
+# Control characters an xlsx (XML 1.0) cannot hold at all; they become U+FFFD.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Beyond 15 significant digits Excel silently rounds a number; keep such ids as text.
 _EXCEL_EXACT = 10**15
@@ -140,6 +140,10 @@ def _write_delimited(records: Iterable[LeadRecord], mapping: Sequence[dict], s: 
 
 def _xlsx_cell(value: str | int | float) -> str | int | float:
     if isinstance(value, str):
+        # XML reads every line break as "\n", and that is how spreadsheets break
+        # lines in a cell; say so in the bytes rather than leave it to the reader.
+        if "\r" in value:
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
         if _XML_ILLEGAL.search(value):
             value = _XML_ILLEGAL.sub("\ufffd", value)
         return value[:XLSX_MAX_CELL]
