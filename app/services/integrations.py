@@ -56,8 +56,6 @@ FILE_DEFAULTS = {
     "maxLeadsPerFile": None,
     "sendEmpty": False,
 }
-# Methods whose destination cannot be reached without a secret.
-CREDENTIAL_REQUIRED = frozenset({"sftp"})
 TOP_LEVEL_KEYS = frozenset({"campaignId", "label", "enabled", "schedule", "file", "fields", "delivery"})
 
 
@@ -157,6 +155,11 @@ def _validate(enterprise_id: int, data: dict, existing: BatchCsvIntegration | No
     unknown = set(data) - TOP_LEVEL_KEYS
     for key in sorted(unknown):
         errors[key] = ["unknown field"]
+    for path in _nul_paths(data):
+        # Text columns (PostgreSQL above all) cannot hold NUL characters.
+        errors[path] = ["must not contain NUL characters"]
+    if errors:
+        raise ValidationError("invalid integration settings", errors)
 
     _validate_campaign(enterprise_id, data.get("campaignId"), existing, values, errors)
     label = data.get("label")
@@ -178,6 +181,23 @@ def _validate(enterprise_id: int, data: dict, existing: BatchCsvIntegration | No
     if errors:
         raise ValidationError("invalid integration settings", errors)
     return values
+
+
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [path or "_schema"] if "\x00" in value else []
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    found = []
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            found.append(path or "_schema")
+        found.extend(_nul_paths(item, f"{path}.{key}" if path else str(key)))
+    return found
 
 
 def _absorb(exc: ValidationError, prefix: str, errors: dict[str, list[str]]) -> None:
@@ -267,7 +287,8 @@ def _validate_file(settings, values, errors) -> None:
     try:
         validate_name_template(template)
     except ValidationError as exc:
-        _absorb(exc, "file.nameTemplate", errors)
+        messages = [m for ms in (exc.details or {}).values() for m in (ms if isinstance(ms, list) else [ms])]
+        errors["file.nameTemplate"] = [str(m) for m in messages] or [exc.message]
         return
     values["name_template"] = template
 
@@ -312,7 +333,7 @@ def _validate_delivery(enterprise_id, delivery, values, errors) -> None:
     credential_id = delivery.get("credentialId")
     kinds = tuple(getattr(transport, "credential_kinds", ()) or ())
     if credential_id is None:
-        if method in CREDENTIAL_REQUIRED:
+        if getattr(transport, "needs_credential", bool(kinds)):
             errors["delivery.credentialId"] = [f"required for {method}: a credential of kind {' or '.join(kinds)}"]
         else:
             values["credential_id"] = None

@@ -107,7 +107,7 @@ def parse_sort(sort: str | None, allowed: dict[str, Any], tiebreak) -> list:
     return [*clauses, tiebreak]
 
 
-def _page(stmt: Select, order: list, page: int, per_page: int) -> tuple[list, int]:
+def paginate(stmt: Select, order: list, page: int, per_page: int) -> tuple[list, int]:
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationError("bad page", {"perPage" if page >= 1 else "page": ["out of range"]})
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
@@ -115,7 +115,7 @@ def _page(stmt: Select, order: list, page: int, per_page: int) -> tuple[list, in
     return rows, total or 0
 
 
-def _contains(column, value: str | None):
+def contains(column, value: str | None):
     return column.icontains(value, autoescape=True) if value else None
 
 
@@ -157,12 +157,12 @@ def pending_batches(
     conditions = [
         Campaign.advertiser_id == advertiser_id if advertiser_id is not None else None,
         BatchCsvIntegration.campaign_id == campaign_id if campaign_id is not None else None,
-        _contains(Advertiser.name, advertiser_name),
-        _contains(Campaign.name, campaign_name),
-        _contains(BatchCsvIntegration.label, label),
+        contains(Advertiser.name, advertiser_name),
+        contains(Campaign.name, campaign_name),
+        contains(BatchCsvIntegration.label, label),
     ]
     stmt = stmt.where(*[c for c in conditions if c is not None])
-    rows, total = _page(stmt, order, page, per_page)
+    rows, total = paginate(stmt, order, page, per_page)
     return Page([_pending_row(*row) for row in rows], total, page, per_page)
 
 
@@ -209,12 +209,12 @@ def sent_batches(
         SentBatch.status.in_(status) if status else None,
         SentBatch.sent_at >= sent_from if sent_from is not None else None,
         SentBatch.sent_at <= sent_to if sent_to is not None else None,
-        _contains(SentBatch.advertiser_name, advertiser_name),
-        _contains(SentBatch.campaign_name, campaign_name),
-        _contains(SentBatch.label, label),
+        contains(SentBatch.advertiser_name, advertiser_name),
+        contains(SentBatch.campaign_name, campaign_name),
+        contains(SentBatch.label, label),
     ]
     stmt = stmt.where(*[c for c in conditions if c is not None])
-    rows, total = _page(stmt, order, page, per_page)
+    rows, total = paginate(stmt, order, page, per_page)
     return Page([sent_row(batch) for (batch,) in rows], total, page, per_page)
 
 

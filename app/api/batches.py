@@ -1,0 +1,187 @@
+"""Pending and Sent batches: the lists, the leads inside, batch now, resend, retry, download."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import jsonify, request, send_file
+
+from app.api import schemas as s
+from app.api.core import (
+    ApiBlueprint,
+    batch_now_limit,
+    current_user,
+    listing,
+    owned,
+    rate_limit_key,
+    require,
+)
+from app.errors import Conflict
+from app.extensions import limiter
+from app.models import BatchCsvIntegration, SentBatch
+from app.services import audit, sending
+from app.services import listing as lists
+from app.services.files import preview_pending, preview_sent
+from app.services.listing import iso_utc
+
+blp = ApiBlueprint("batches", __name__, url_prefix="/api/v4", description="Pending and sent batches")
+
+MIME_TYPES = {
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".psv": "text/plain",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".gz": "application/gzip",
+    ".zip": "application/zip",
+}
+FILE_CONTENT = {
+    mime: {"schema": {"type": "string", "format": "binary"}}
+    for mime in {*MIME_TYPES.values(), "application/octet-stream"}
+}
+
+
+def _filters(args: dict) -> dict:
+    return {
+        "advertiser_id": args.get("advertiserId"),
+        "advertiser_name": args.get("advertiserName"),
+        "campaign_id": args.get("campaignId"),
+        "campaign_name": args.get("campaignName"),
+        "label": args.get("label"),
+        "sort": args.get("sort"),
+        "page": args["page"],
+        "per_page": args["perPage"],
+    }
+
+
+@blp.route("/batch-manager", methods=["GET"])
+@blp.arguments(s.PendingArgs, location="query")
+@blp.response(200, s.envelope(s.PendingRow, "PendingPage", many=True))
+def pending(args):
+    """Pending batches: one row per enabled integration with leads waiting."""
+    user = current_user()
+    return listing(lists.pending_batches(user.enterprise_id, include_empty=args["includeEmpty"], **_filters(args)))
+
+
+@blp.route("/batch-manager/<int:integration_id>/leads", methods=["GET"])
+@blp.arguments(s.LeadsArgs, location="query")
+@blp.response(200, s.envelope(s.LeadRow, "PendingLeadsPage", many=True, meta=s.LeadsMeta))
+def pending_leads(args, integration_id):
+    """The leads queued in the integration's next file, as the file will show them."""
+    integration = owned(BatchCsvIntegration, integration_id)
+    return _leads(preview_pending(integration, args["page"], args["perPage"]), args)
+
+
+def _leads(preview, args):
+    rows = [{"leadId": r.lead_id, "queuedAt": iso_utc(r.queued_at), "fields": r.values} for r in preview.rows]
+    meta = {"page": args["page"], "perPage": args["perPage"], "total": preview.total, "headers": preview.headers}
+    return jsonify(data=rows, meta=meta)
+
+
+@blp.route("/batch-manager-batch-now", methods=["POST"])
+@limiter.limit(batch_now_limit, key_func=rate_limit_key, methods=["POST"])
+@blp.arguments(s.BatchNowBody)
+@blp.response(202, s.envelope(s.Outcome, "BatchNowResult", many=True, meta=None))
+def batch_now(body):
+    """Send these integrations' pending leads now (all ids checked first; nothing sent if any is bad)."""
+    user = require("manager")
+    outcomes = sending.batch_now(body["integrationIds"], user)
+    return jsonify(data=[o.to_dict() for o in outcomes]), 202
+
+
+@blp.route("/campaign-lead-batches", methods=["GET"])
+@blp.arguments(s.SentArgs, location="query")
+@blp.response(200, s.envelope(s.SentRow, "SentPage", many=True))
+def sent(args):
+    """Sent batches (files), newest first unless sorted otherwise."""
+    user = current_user()
+    return listing(
+        lists.sent_batches(
+            user.enterprise_id,
+            integration_id=args.get("integrationId"),
+            status=[args["status"]] if args.get("status") else None,
+            sent_from=args.get("sentFrom"),
+            sent_to=args.get("sentTo"),
+            **_filters(args),
+        )
+    )
+
+
+@blp.route("/campaign-lead-batches/<int:batch_id>", methods=["GET"])
+@blp.response(200, s.envelope(s.SentDetail, "SentBatch"))
+def sent_one(batch_id):
+    """One sent batch, with its error, attempts and who triggered it."""
+    return jsonify(data=lists.sent_detail(owned(SentBatch, batch_id)))
+
+
+@blp.route("/campaign-lead-batches/<int:batch_id>/leads", methods=["GET"])
+@blp.arguments(s.LeadsArgs, location="query")
+@blp.response(200, s.envelope(s.LeadRow, "SentLeadsPage", many=True, meta=s.LeadsMeta))
+def sent_leads(args, batch_id):
+    """The leads in a sent file, as the file shows them."""
+    return _leads(preview_sent(owned(SentBatch, batch_id), args["page"], args["perPage"]), args)
+
+
+@blp.route("/campaign-lead-batches/<int:batch_id>/resend", methods=["POST"])
+@blp.response(202, s.envelope(s.SentDetail, "ResendResult"))
+def resend(batch_id):
+    """Deliver a delivered file again: a new sent batch with the same stored bytes (audited)."""
+    user = require("manager")
+    owned(SentBatch, batch_id)
+    return jsonify(data=lists.sent_detail(sending.resend_batch(batch_id, user))), 202
+
+
+@blp.route("/campaign-lead-batches/<int:batch_id>/retry", methods=["POST"])
+@blp.response(202, s.envelope(s.SentDetail, "RetryResult"))
+def retry(batch_id):
+    """Deliver a failed batch again from its stored file (audited)."""
+    user = require("manager")
+    owned(SentBatch, batch_id)
+    return jsonify(data=lists.sent_detail(sending.retry_batch(batch_id, user))), 202
+
+
+@blp.route("/campaign-lead-batches/<int:batch_id>/download", methods=["GET"])
+@blp.doc(
+    responses={
+        "200": {"description": "The stored file, byte-identical to what was delivered", "content": FILE_CONTENT},
+        "206": {"description": "The requested byte range", "content": FILE_CONTENT},
+        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+        "416": {"description": "Range not satisfiable", "content": FILE_CONTENT},
+    }
+)
+def download(batch_id):
+    """The stored file, streamed; ETag is its sha256; Range and If-None-Match are honoured (audited)."""
+    from app.services.storage import get_store
+
+    user = require("manager")
+    batch = owned(SentBatch, batch_id)
+    if not batch.storage_key or not batch.sha256:
+        raise Conflict(f"batch {batch.id} has no stored file yet (status {batch.status})")
+    name = batch.file_name or f"batch-{batch.id}"
+    mimetype = next((m for ext, m in MIME_TYPES.items() if name.lower().endswith(ext)), "application/octet-stream")
+    response = send_file(
+        get_store().open(batch.storage_key),
+        mimetype=mimetype,
+        as_attachment=True,
+        download_name=name,
+        conditional=True,
+        etag=batch.sha256,
+        last_modified=batch.stored_at,
+        max_age=0,
+    )
+    response.headers["Content-Disposition"] = content_disposition(name)
+    if response.status_code in (200, 206):
+        audit.record(
+            "download",
+            "sent_batch",
+            batch.id,
+            user=user,
+            details={"fileName": name, "range": request.headers.get("Range")},
+            commit=True,
+        )
+    return response
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback `filename` plus the exact name as UTF-8 `filename*`."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -1,0 +1,73 @@
+"""Advertisers, campaigns and credentials: list (any role) and create (admins)."""
+
+from __future__ import annotations
+
+from app.api import schemas as s
+from app.api.core import ApiBlueprint, created, current_user, listing, require
+from app.services import catalog, credentials
+
+blp = ApiBlueprint("catalog", __name__, url_prefix="/api/v4", description="Advertisers, campaigns and credentials")
+
+
+def _paging(args: dict) -> dict:
+    return {"sort": args.get("sort"), "page": args["page"], "per_page": args["perPage"]}
+
+
+@blp.route("/advertisers", methods=["GET"])
+@blp.arguments(s.AdvertiserArgs, location="query")
+@blp.response(200, s.envelope(s.AdvertiserOut, "AdvertiserPage", many=True))
+def advertisers(args):
+    """The enterprise's advertisers."""
+    return listing(catalog.list_advertisers(current_user().enterprise_id, name=args.get("name"), **_paging(args)))
+
+
+@blp.route("/advertisers", methods=["POST"])
+@blp.arguments(s.AdvertiserBody)
+@blp.response(201, s.envelope(s.AdvertiserOut, "AdvertiserCreated"))
+def create_advertiser(body):
+    """Create an advertiser (admin)."""
+    user = require("admin")
+    return created(catalog.advertiser_row(catalog.create_advertiser(user.enterprise_id, body["name"], user)))
+
+
+@blp.route("/campaigns", methods=["GET"])
+@blp.arguments(s.CampaignArgs, location="query")
+@blp.response(200, s.envelope(s.CampaignOut, "CampaignPage", many=True))
+def campaigns(args):
+    """The enterprise's campaigns."""
+    return listing(
+        catalog.list_campaigns(
+            current_user().enterprise_id,
+            advertiser_id=args.get("advertiserId"),
+            name=args.get("name"),
+            status=args.get("status"),
+            **_paging(args),
+        )
+    )
+
+
+@blp.route("/campaigns", methods=["POST"])
+@blp.arguments(s.CampaignBody)
+@blp.response(201, s.envelope(s.CampaignOut, "CampaignCreated"))
+def create_campaign(body):
+    """Create a campaign under one of the enterprise's advertisers (admin)."""
+    user = require("admin")
+    return created(catalog.campaign_row(catalog.create_campaign(user.enterprise_id, body, user)))
+
+
+@blp.route("/credentials", methods=["GET"])
+@blp.arguments(s.CredentialArgs, location="query")
+@blp.response(200, s.envelope(s.CredentialOut, "CredentialPage", many=True))
+def list_credentials(args):
+    """Credentials by name and kind; a secret is never returned."""
+    return listing(catalog.list_credentials(current_user().enterprise_id, **_paging(args)))
+
+
+@blp.route("/credentials", methods=["POST"])
+@blp.arguments(s.CredentialBody)
+@blp.response(201, s.envelope(s.CredentialOut, "CredentialCreated"))
+def create_credential(body):
+    """Store a secret, encrypted; it is never shown again (admin)."""
+    user = require("admin")
+    credential = credentials.create_credential(user.enterprise_id, body["name"], body["kind"], body["secret"], user)
+    return created(catalog.credential_row(credential))

@@ -1,0 +1,135 @@
+"""What every API blueprint shares: bearer auth, roles, tenant lookups, parsing, rate-limit keys."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, jsonify, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
+
+from app.errors import Forbidden, NotFound, ValidationError
+from app.extensions import limiter
+from app.models import User
+from app.services.accounts import user_for_token
+from app.services.tenancy import get_owned
+
+T = TypeVar("T")
+# Ids are 32-bit on every table a client can name; larger numbers cannot exist and would
+# overflow PostgreSQL's integer parameters.
+MAX_ID = 2**31 - 1
+
+
+def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages -> {"schedule.cron": [...], "fields.0.header": [...]}."""
+    if isinstance(messages, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": list(messages)}
+    return {prefix or "_schema": [str(messages)]}
+
+
+class ApiParser(FlaskParser):
+    """webargs parser that reports bad input in the API's own error shape."""
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        details: dict[str, list[str]] = {}
+        for location_messages in error.normalized_messages().values():
+            details.update(flatten(location_messages))
+        raise ValidationError("invalid request", details)
+
+
+class ApiBlueprint(Blueprint):
+    """A smorest Blueprint whose every view needs a bearer token and speaks the API's errors."""
+
+    ARGUMENTS_PARSER = ApiParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(authenticate)
+        self.register_error_handler(RateLimitExceeded, too_many_requests)
+
+
+def too_many_requests(exc: RateLimitExceeded) -> Response:
+    """429 in the API's error shape, with Retry-After from the limit's window."""
+    limit = limiter.current_limit
+    retry_after = max(1, int(limit.reset_at - time.time())) if limit is not None else 60
+    response = jsonify(
+        error={"code": "rate_limited", "message": f"rate limit exceeded ({exc.description}); retry later"}
+    )
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def authenticate() -> Response | None:
+    """Blueprint before_request: a valid bearer token, or 401. Preflights pass without one."""
+    if request.method == "OPTIONS":
+        # flask-cors adds the CORS headers (for allowed origins only) after this.
+        return Response(status=204)
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    user = user_for_token(raw.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        response = jsonify(
+            error={
+                "code": "unauthorized",
+                "message": "a valid bearer token is required (Authorization: Bearer <token>)",
+            }
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="batch-manager"'
+        return response
+    g.api_user = user
+    return None
+
+
+def current_user() -> User:
+    return g.api_user
+
+
+def require(role: str) -> User:
+    """The caller, if their role is at least `role`; Forbidden otherwise."""
+    user = current_user()
+    if not user.has_role(role):
+        raise Forbidden(f"this needs the {role} role or higher")
+    return user
+
+
+def owned(model: type[T], object_id: int) -> T:
+    """The caller's enterprise's object, or 404 (another enterprise's object does not exist)."""
+    if not 1 <= object_id <= MAX_ID:
+        raise NotFound(f"{model.__name__} not found")
+    return get_owned(model, object_id, current_user().enterprise_id)
+
+
+def rate_limit_key() -> str:
+    """Rate limits count per token (so per user), falling back to the client address."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and raw.strip():
+        return "token:" + hashlib.sha256(raw.strip().encode()).hexdigest()[:32]
+    return "ip:" + (get_remote_address() or "unknown")
+
+
+def batch_now_limit() -> str:
+    return current_app.config["RATELIMIT_BATCH_NOW"]
+
+
+def intake_limit() -> str:
+    return current_app.config["RATELIMIT_INTAKE"]
+
+
+def listing(page) -> Response:
+    """A Page as {"data": [...], "meta": {page, perPage, total}}."""
+    return jsonify(data=page.rows, meta=page.meta())
+
+
+def created(data: dict, status: int = 201) -> tuple[Response, int]:
+    return jsonify(data=data), status

@@ -1,0 +1,65 @@
+"""Batch CSV integrations: list, read, create, update (partial) and test the connection."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app.api import schemas as s
+from app.api.core import ApiBlueprint, created, current_user, listing, owned, require
+from app.models import BatchCsvIntegration
+from app.services import catalog, integrations
+
+blp = ApiBlueprint("integrations", __name__, url_prefix="/api/v4", description="Batch CSV integrations")
+
+
+@blp.route("/batch-integrations", methods=["GET"])
+@blp.arguments(s.IntegrationArgs, location="query")
+@blp.response(200, s.envelope(s.IntegrationOut, "IntegrationPage", many=True))
+def list_integrations(args):
+    """The enterprise's integrations with all their settings (credentials by id only)."""
+    return listing(
+        catalog.list_integrations(
+            current_user().enterprise_id,
+            campaign_id=args.get("campaignId"),
+            label=args.get("label"),
+            enabled=args.get("enabled"),
+            sort=args.get("sort"),
+            page=args["page"],
+            per_page=args["perPage"],
+        )
+    )
+
+
+@blp.route("/batch-integrations", methods=["POST"])
+@blp.arguments(s.IntegrationBody)
+@blp.response(201, s.envelope(s.IntegrationOut, "IntegrationCreated"))
+def create(body):
+    """Create an integration (admin); every setting is validated, errors keyed by field path."""
+    user = require("admin")
+    return created(integrations.serialise_integration(integrations.create_integration(user.enterprise_id, body, user)))
+
+
+@blp.route("/batch-integrations/<int:integration_id>", methods=["GET"])
+@blp.response(200, s.envelope(s.IntegrationOut, "Integration"))
+def read(integration_id):
+    """One integration."""
+    return jsonify(data=integrations.serialise_integration(owned(BatchCsvIntegration, integration_id)))
+
+
+@blp.route("/batch-integrations/<int:integration_id>", methods=["PATCH"])
+@blp.arguments(s.IntegrationPatchBody(partial=True))
+@blp.response(200, s.envelope(s.IntegrationOut, "IntegrationUpdated"))
+def update(body, integration_id):
+    """Change some settings (admin): given keys replace, the rest stay."""
+    user = require("admin")
+    integration = owned(BatchCsvIntegration, integration_id)
+    return jsonify(data=integrations.serialise_integration(integrations.update_integration(integration, body, user)))
+
+
+@blp.route("/batch-integrations/<int:integration_id>/test-connection", methods=["POST"])
+@blp.response(200, s.ConnectionResultOut)
+def test_connection(integration_id):
+    """Try to reach the destination with the saved settings and credential (admin)."""
+    user = require("admin")
+    result = integrations.test_integration_connection(owned(BatchCsvIntegration, integration_id), user)
+    return jsonify(ok=bool(result.ok), message=result.message)

@@ -1,0 +1,35 @@
+"""Lead intake: up to 10,000 leads per request, idempotent by externalId."""
+
+from __future__ import annotations
+
+from flask import request
+
+from app.api import schemas as s
+from app.api.core import ApiBlueprint, created, intake_limit, owned, rate_limit_key, require
+from app.errors import ValidationError
+from app.extensions import limiter
+from app.models import Campaign
+from app.services.intake import ingest_leads
+
+blp = ApiBlueprint("leads", __name__, url_prefix="/api/v4", description="Lead intake")
+
+
+@blp.route("/campaigns/<int:campaign_id>/leads", methods=["POST"])
+@limiter.limit(intake_limit, key_func=rate_limit_key, methods=["POST"])
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": s.IntakeBody}}})
+@blp.response(201, s.envelope(s.IntakeResultOut, "IntakeResult"))
+def ingest(campaign_id):
+    """Store new leads and queue the valid ones on every enabled integration of the campaign.
+
+    The body is checked by the intake service itself (one pass over 10,000 leads is
+    much cheaper there than a marshmallow load); the schema above documents it.
+    """
+    require("manager")
+    campaign = owned(Campaign, campaign_id)
+    # No text column or JSON document can hold a NUL; refuse it before parsing.
+    if b"\\u0000" in request.get_data(cache=True) or b"\x00" in request.get_data(cache=True):
+        raise ValidationError("invalid leads", {"leads": ["must not contain NUL characters"]})
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) != {"leads"}:
+        raise ValidationError('the body must be {"leads": [...]}', {"leads": ["required, a list of leads"]})
+    return created(ingest_leads(campaign, body["leads"]).to_dict())

@@ -1,0 +1,388 @@
+"""marshmallow schemas: they validate requests and generate the OpenAPI document.
+
+Response schemas document what the handlers return (the handlers build the dicts in
+the domain services and return them as JSON directly, so a 500-row page is not
+serialised twice); tests/test_openapi_schemathesis.py checks they agree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from app.models.batches import BatchStatus, Trigger
+from app.models.integrations import (
+    COMPRESSIONS,
+    CREDENTIAL_KINDS,
+    DELIVERY_METHODS,
+    FILE_FORMATS,
+    LINE_ENDINGS,
+    QUOTING,
+)
+from app.services.catalog import (
+    ADVERTISER_SORT,
+    CAMPAIGN_SORT,
+    CAMPAIGN_STATUSES,
+    CREDENTIAL_SORT,
+    INTEGRATION_SORT,
+)
+from app.services.listing import PENDING_SORT, SENT_SORT
+
+MAX_ID = 2**31 - 1
+STATUSES = [s.value for s in BatchStatus]
+TRIGGERS = [t.value for t in Trigger]
+
+
+class Text(fields.String):
+    """A string without NUL characters (no database column can store them)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("must not contain NUL characters")
+        return text
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 date-time; no offset means UTC; returned aware, in UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("not a date-time")
+        text = value.strip().upper().replace(" ", "T")
+        # A leap second is valid RFC 3339 but not a Python time; one second early is close enough.
+        text = re.sub(r"(T\d\d:\d\d):60", r"\1:59", text)
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # Python keeps microseconds at most
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError("not an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z") from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def Id(**kwargs) -> fields.Integer:
+    return fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def sort_field(allowed) -> Text:
+    names = "|".join(re.escape(name) for name in allowed)
+    pattern = rf"^-?({names})(,-?({names}))*$"
+    return Text(
+        load_default=None,
+        validate=validate.Regexp(pattern, error="comma-separated fields to sort by, '-' for descending"),
+        metadata={
+            "description": f"Comma-separated, '-' for descending. Fields: {', '.join(allowed)}",
+            "pattern": pattern,
+        },
+    )
+
+
+# -- query strings ---------------------------------------------------------------------
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    perPage = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class BatchFilterArgs(PageArgs):
+    advertiserId = Id()
+    advertiserName = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    campaignId = Id()
+    campaignName = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    label = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+
+
+class PendingArgs(BatchFilterArgs):
+    sort = sort_field(PENDING_SORT)
+    includeEmpty = fields.Boolean(
+        load_default=False, metadata={"description": "also integrations with no lead waiting"}
+    )
+
+
+class SentArgs(BatchFilterArgs):
+    sort = sort_field(SENT_SORT)
+    integrationId = Id()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    sentFrom = UtcDateTime(metadata={"description": "sent at or after (ISO 8601, UTC if no offset)"})
+    sentTo = UtcDateTime(metadata={"description": "sent at or before (ISO 8601, UTC if no offset)"})
+
+
+class LeadsArgs(PageArgs):
+    pass
+
+
+class AdvertiserArgs(PageArgs):
+    name = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    sort = sort_field(ADVERTISER_SORT)
+
+
+class CampaignArgs(PageArgs):
+    advertiserId = Id()
+    name = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    status = fields.String(validate=validate.OneOf(CAMPAIGN_STATUSES))
+    sort = sort_field(CAMPAIGN_SORT)
+
+
+class IntegrationArgs(PageArgs):
+    campaignId = Id()
+    label = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    enabled = fields.Boolean()
+    sort = sort_field(INTEGRATION_SORT)
+
+
+class CredentialArgs(PageArgs):
+    sort = sort_field(CREDENTIAL_SORT)
+
+
+# -- bodies ----------------------------------------------------------------------------
+
+
+class BatchNowBody(Schema):
+    integrationIds = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))
+
+
+class AdvertiserBody(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+
+
+class CampaignBody(Schema):
+    advertiserId = Id(required=True)
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    startDate = fields.Date(allow_none=True)
+    endDate = fields.Date(allow_none=True)
+    status = fields.String(load_default="active", validate=validate.OneOf(CAMPAIGN_STATUSES))
+
+
+class CredentialBody(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(CREDENTIAL_KINDS))
+    secret = fields.Raw(
+        required=True,
+        metadata={"description": "password / private key text, or {accessKeyId, secretAccessKey} for s3_keys"},
+    )
+
+
+class ScheduleSchema(Schema):
+    cron = Text(required=True, validate=validate.Length(max=100), metadata={"example": "0 6 * * *"})
+    timezone = Text(required=True, validate=validate.Length(max=64), metadata={"example": "Europe/London"})
+
+
+class FileSchema(Schema):
+    format = fields.String(validate=validate.OneOf(FILE_FORMATS))
+    delimiter = Text(validate=validate.Length(equal=1))
+    header = fields.Boolean()
+    quoting = fields.String(validate=validate.OneOf(QUOTING))
+    lineEnding = fields.String(validate=validate.OneOf(LINE_ENDINGS))
+    encoding = Text(validate=validate.Length(min=1, max=20))
+    nameTemplate = Text(validate=validate.Length(min=1, max=300))
+    compression = fields.String(validate=validate.OneOf(COMPRESSIONS))
+    maxLeadsPerFile = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10_000_000))
+    sendEmpty = fields.Boolean()
+
+
+class FieldMapSchema(Schema):
+    source = Text(required=True, validate=validate.Length(min=1, max=200))
+    header = Text(required=True, validate=validate.Length(min=1, max=200))
+
+
+class DeliverySchema(Schema):
+    """Settings by method; the transport checks which apply (see the contract)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    method = fields.String(required=True, validate=validate.OneOf(DELIVERY_METHODS))
+    credentialId = Id(allow_none=True)
+    host = Text()
+    port = fields.Integer(validate=validate.Range(min=1, max=65535))
+    username = Text()
+    remoteDir = Text()
+    hostKey = Text(metadata={"description": "sftp: the server's public key line, e.g. ssh-ed25519 AAAA…"})
+    recipients = fields.List(Text())
+    subject = Text()
+    tls = fields.Boolean()
+    bucket = Text()
+    prefix = Text()
+    endpointUrl = Text(allow_none=True)
+    region = Text(allow_none=True)
+    directory = Text()
+
+
+class IntegrationBody(Schema):
+    campaignId = Id(required=True)
+    label = Text(required=True, validate=validate.Length(min=1, max=200))
+    enabled = fields.Boolean()
+    schedule = fields.Nested(ScheduleSchema)
+    file = fields.Nested(FileSchema)
+    delivery = fields.Nested(DeliverySchema, required=True)
+    # Last: from here on `fields` in this class body names the attribute, not the module.
+    fields = fields.List(fields.Nested(FieldMapSchema), required=True, validate=validate.Length(min=1, max=200))
+
+
+class LeadSchema(Schema):
+    externalId = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    status = fields.String(required=True, validate=validate.Length(min=1, max=30))
+    fields = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+
+
+class IntakeBody(Schema):
+    leads = fields.List(fields.Nested(LeadSchema), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+# -- responses (documentation) ---------------------------------------------------------
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Raw(metadata={"description": "offending fields -> messages (validation errors)"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class MetaSchema(Schema):
+    page = fields.Integer(required=True)
+    perPage = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+
+
+class PendingRow(Schema):
+    integrationId = fields.Integer(required=True)
+    advertiserId = fields.Integer(required=True)
+    advertiserName = fields.String(required=True)
+    campaignId = fields.Integer(required=True)
+    campaignName = fields.String(required=True)
+    label = fields.String(required=True)
+    leadCount = fields.Integer(required=True)
+    schedule = fields.String(required=True, metadata={"description": "the schedule in words"})
+    scheduleCron = fields.String(required=True)
+    timezone = fields.String(required=True)
+    nextRunAt = fields.DateTime(required=True, allow_none=True)
+    campaignEndDate = fields.Date(required=True, allow_none=True)
+
+
+class SentRow(Schema):
+    id = fields.Integer(required=True)
+    integrationId = fields.Integer(required=True)
+    advertiserId = fields.Integer(required=True)
+    advertiserName = fields.String(required=True)
+    campaignId = fields.Integer(required=True)
+    campaignName = fields.String(required=True)
+    label = fields.String(required=True)
+    leadCount = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    trigger = fields.String(required=True, validate=validate.OneOf(TRIGGERS))
+    sentAt = fields.DateTime(required=True, allow_none=True)
+    createdAt = fields.DateTime(required=True)
+    fileName = fields.String(required=True, allow_none=True)
+    sizeBytes = fields.Integer(required=True, allow_none=True)
+    sha256 = fields.String(required=True, allow_none=True)
+
+
+class SentDetail(SentRow):
+    error = fields.String(required=True, allow_none=True)
+    attempts = fields.Integer(required=True)
+    triggeredBy = fields.String(required=True)
+    resendOfId = fields.Integer(required=True, allow_none=True)
+    rowCount = fields.Integer(required=True, allow_none=True)
+    deliveryMethod = fields.String(required=True)
+    storedAt = fields.DateTime(required=True, allow_none=True)
+    updatedAt = fields.DateTime(required=True)
+
+
+class LeadRow(Schema):
+    leadId = fields.Integer(required=True)
+    queuedAt = fields.DateTime(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class LeadsMeta(MetaSchema):
+    headers = fields.List(fields.String(), required=True, metadata={"description": "the file's columns, in order"})
+
+
+class Outcome(Schema):
+    integrationId = fields.Integer(required=True)
+    batchId = fields.Integer(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(["queued", "in_flight", "empty"]))
+    leadCount = fields.Integer(required=True)
+
+
+class AdvertiserOut(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    createdAt = fields.DateTime(required=True)
+
+
+class CampaignOut(Schema):
+    id = fields.Integer(required=True)
+    advertiserId = fields.Integer(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    startDate = fields.Date(required=True, allow_none=True)
+    endDate = fields.Date(required=True, allow_none=True)
+    createdAt = fields.DateTime(required=True)
+
+
+class CredentialOut(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(CREDENTIAL_KINDS))
+    createdAt = fields.DateTime(required=True)
+    updatedAt = fields.DateTime(required=True)
+
+
+class ScheduleOut(ScheduleSchema):
+    description = fields.String(required=True)
+
+
+class DeliveryOut(DeliverySchema):
+    credentialId = fields.Integer(required=True, allow_none=True)
+
+
+class IntegrationOut(Schema):
+    id = fields.Integer(required=True)
+    advertiserId = fields.Integer(required=True)
+    campaignId = fields.Integer(required=True)
+    label = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    schedule = fields.Nested(ScheduleOut, required=True)
+    file = fields.Nested(FileSchema, required=True)
+    delivery = fields.Nested(DeliveryOut, required=True)
+    nextRunAt = fields.DateTime(required=True, allow_none=True)
+    lastSentAt = fields.DateTime(required=True, allow_none=True)
+    pendingCount = fields.Integer(required=True)
+    createdAt = fields.DateTime(required=True)
+    updatedAt = fields.DateTime(required=True)
+    fields = fields.List(fields.Nested(FieldMapSchema), required=True)
+
+
+class IntakeResultOut(Schema):
+    accepted = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
+    queued = fields.Integer(required=True)
+
+
+class ConnectionResultOut(Schema):
+    ok = fields.Boolean(required=True)
+    message = fields.String(required=True)
+
+
+def envelope(
+    item: type[Schema], name: str, *, many: bool = False, meta: type[Schema] | None = MetaSchema
+) -> type[Schema]:
+    """{"data": item}, {"data": [item]} or {"data": [item], "meta": {...}} as a named schema."""
+    if not many:
+        return Schema.from_dict({"data": fields.Nested(item, required=True)}, name=name)
+    spec = {"data": fields.List(fields.Nested(item), required=True)}
+    if meta is not None:
+        spec["meta"] = fields.Nested(meta, required=True)
+    return Schema.from_dict(spec, name=name)
+
+
+class IntegrationPatchBody(IntegrationBody):
+    """The same settings as IntegrationBody, every key optional (used with partial=True)."""
