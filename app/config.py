@@ -71,6 +71,10 @@ class Config:
 
         self.SEND_JOB_TIMEOUT = int(env.get("SEND_JOB_TIMEOUT", 1800))
         self.DELIVERY_TIMEOUT = int(env.get("DELIVERY_TIMEOUT", 60))
+        # Extra CA bundle (PEM) trusted for FTPS/SMTPS/STARTTLS deliveries, e.g. a private CA.
+        self.DELIVERY_CA_FILE = env.get("DELIVERY_CA_FILE") or None
+        # Seconds an e-mailed download link (for files above EMAIL_ATTACHMENT_LIMIT) stays valid.
+        self.DOWNLOAD_LINK_MAX_AGE = int(env.get("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600))
         # A batch still claimed/stored after this many seconds is re-enqueued.
         self.STUCK_AFTER_SECONDS = int(env.get("STUCK_AFTER_SECONDS", 2100))
 

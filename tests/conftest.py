@@ -16,6 +16,9 @@ from app.extensions import db
 from app.redis_conn import ensure_embedded_redis
 from tests import factories
 
+# Loopback SFTP/SMTP/FTP/S3 servers for delivery tests.
+pytest_plugins = ["tests.servers.fixtures"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 CREDENTIAL_KEY = Fernet.generate_key().decode()

@@ -181,6 +181,9 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[paramiko.SFTPCli
                 f"SFTP host key for {where} does not match the configured key", transient=False
             ) from None
         raise DeliveryError(f"SSH handshake with {where} failed: {exc}", transient=True) from None
+    except paramiko.ssh_exception.NoValidConnectionsError:
+        client.close()
+        raise DeliveryError(f"connection refused by {where}", transient=True) from None
     except (OSError, EOFError) as exc:
         client.close()
         raise network_error(exc, where, what="SFTP") from None
@@ -196,9 +199,11 @@ def _replace(sftp: paramiko.SFTPClient, partial: str, final: str) -> None:
         sftp.posix_rename(partial, final)
         return
     except OSError as exc:
-        if exc.errno is not None or "unsupported" not in str(exc).lower():
+        # paramiko drops the status code: "unsupported" arrives as an OSError without errno
+        # (a missing directory or denied permission keep theirs, and are real failures).
+        if exc.errno is not None:
             raise
-    # Plain SFTP rename refuses to overwrite: remove the old copy first.
+    # Without posix-rename, plain SFTP rename refuses to overwrite: remove the old copy first.
     try:
         sftp.remove(final)
     except FileNotFoundError:

@@ -1,0 +1,150 @@
+"""FTP / FTPS delivery (ftplib, passive mode): upload to a temporary name, then rename."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from app.errors import DeliveryError
+from app.services.transports.base import (
+    COPY_CHUNK,
+    DeliveryReceipt,
+    DeliverySource,
+    Secret,
+    SettingsErrors,
+    Transport,
+    check_host,
+    delivery_timeout,
+    join_remote,
+    network_error,
+    temp_name,
+    tls_context,
+)
+
+_FTP_ERRORS = (ftplib.Error, OSError, EOFError)
+
+
+class FtpTransport(Transport):
+    method = "ftp"
+    label = "FTP"
+    # Optional: without a credential the login is anonymous.
+    credential_kinds = ("password",)
+
+    def validate_settings(self, settings: dict) -> dict:
+        errors = SettingsErrors(self.method, settings, ("host", "port", "username", "remoteDir", "tls"))
+        host = check_host(errors)
+        port = errors.port("port", 21)
+        username = errors.text("username", required=False, default="anonymous", max_length=100)
+        remote_dir = errors.remote_dir()
+        tls = errors.boolean("tls", False)
+        errors.raise_if_any()
+        return {"host": host, "port": port, "username": username, "remoteDir": remote_dir, "tls": tls}
+
+    def check_secret(self, secret: Secret | None) -> None:
+        if secret is not None:
+            super().check_secret(secret)
+
+    def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
+        settings = self.validate_settings(settings)
+        self.check_secret(secret)
+        final = join_remote(settings["remoteDir"], source.file_name)
+        partial = join_remote(settings["remoteDir"], temp_name(source.file_name, source.batch_id))
+        with _session(settings, secret) as (ftp, where):
+            try:
+                with source.open() as fh:
+                    ftp.storbinary(f"STOR {partial}", fh, blocksize=COPY_CHUNK)
+                _check_size(ftp, partial, source.size, where)
+                _replace(ftp, partial, final)
+            except _FTP_ERRORS as exc:
+                with suppress(*_FTP_ERRORS):
+                    ftp.delete(partial)
+                raise _ftp_error(exc, where, settings) from None
+        return DeliveryReceipt(remote=final, bytes_sent=source.size)
+
+    def test_connection(self, settings: dict, secret: Secret | None):
+        def attempt() -> str:
+            clean = self.validate_settings(settings)
+            probe = join_remote(clean["remoteDir"], f".batch-manager-probe-{secrets.token_hex(4)}")
+            with _session(clean, secret) as (ftp, where):
+                try:
+                    ftp.storbinary(f"STOR {probe}", io.BytesIO(b""))
+                    ftp.delete(probe)
+                except _FTP_ERRORS as exc:
+                    raise _ftp_error(exc, where, clean) from None
+            security = "FTPS" if clean["tls"] else "FTP"
+            return f"Connected to {where} ({security}) as {clean['username']}; {clean['remoteDir']} is writable."
+
+        return self.run_test(attempt, settings, secret)
+
+
+@contextmanager
+def _session(settings: dict, secret: Secret | None) -> Iterator[tuple[ftplib.FTP, str]]:
+    """A logged-in passive-mode session (TLS-protected control and data with `tls`)."""
+    where = f"{settings['host']}:{settings['port']}"
+    timeout = delivery_timeout()
+    # Plain FTP is what some advertisers run; `tls` gives FTPS with a verified certificate.
+    if settings["tls"]:
+        ftp: ftplib.FTP = ftplib.FTP_TLS(context=tls_context(), timeout=timeout)  # noqa: S321
+    else:
+        ftp = ftplib.FTP(timeout=timeout)  # noqa: S321
+    try:
+        ftp.connect(settings["host"], settings["port"], timeout=timeout)
+        password = secret.value if secret is not None else ""
+        ftp.login(settings["username"], password)
+        if isinstance(ftp, ftplib.FTP_TLS):
+            ftp.prot_p()
+        ftp.set_pasv(True)
+    except _FTP_ERRORS as exc:
+        with suppress(*_FTP_ERRORS):
+            ftp.close()
+        raise _ftp_error(exc, where, settings, connecting=True) from None
+    try:
+        yield ftp, where
+    finally:
+        try:
+            ftp.quit()
+        except _FTP_ERRORS:
+            with suppress(*_FTP_ERRORS):
+                ftp.close()
+
+
+def _check_size(ftp: ftplib.FTP, path: str, expected: int, where: str) -> None:
+    """The server must hold every byte before the file is moved into place (SIZE is optional)."""
+    try:
+        size = ftp.size(path)
+    except ftplib.error_perm:
+        return
+    if size is not None and size != expected:
+        raise DeliveryError(f"upload to {where} was cut short ({size} of {expected} bytes)", transient=True)
+
+
+def _replace(ftp: ftplib.FTP, partial: str, final: str) -> None:
+    try:
+        ftp.rename(partial, final)
+    except ftplib.error_perm:
+        # Some servers refuse to rename onto an existing file: remove the old copy first.
+        with suppress(ftplib.error_perm):
+            ftp.delete(final)
+        ftp.rename(partial, final)
+
+
+def _ftp_error(exc: BaseException, where: str, settings: dict, *, connecting: bool = False) -> DeliveryError:
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, ftplib.error_perm):
+        text = str(exc)
+        if text.startswith("530") or (connecting and text[:3] in {"331", "332", "430"}):
+            return DeliveryError(f"authentication failed for user {settings['username']!r} on {where}", transient=False)
+        if connecting and text.startswith(("500", "502", "504", "534")) and settings["tls"]:
+            return DeliveryError(f"FTP server {where} does not support TLS (AUTH TLS refused)", transient=False)
+        return DeliveryError(
+            f"FTP server {where} refused the upload to {settings['remoteDir']}: {text[:200]}", transient=False
+        )
+    if isinstance(exc, ftplib.error_temp):
+        return DeliveryError(f"FTP server {where} is temporarily unavailable: {str(exc)[:200]}", transient=True)
+    if isinstance(exc, ftplib.Error):
+        return DeliveryError(f"FTP server {where} answered unexpectedly: {str(exc)[:200]}", transient=True)
+    return network_error(exc, where, what="FTP")

@@ -1,0 +1,108 @@
+"""pytest fixtures for the loopback servers (loaded by tests/conftest.py `pytest_plugins`).
+
+    def test_x(app, sftp_server):          # started, stopped after the test
+        transport.deliver(source, sftp_server.settings(), Secret("password", sftp_server.password))
+
+Every server has stop()/start() on the same port, for "destination down, then back".
+`tls_cert` is trusted by the app through DELIVERY_CA_FILE (set by `trust_test_ca`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers.common import TlsCert, make_tls_cert
+from tests.servers.ftp import FtpServer
+from tests.servers.s3 import MotoS3Server, S3Destination
+from tests.servers.sftp import SftpServer, generate_keypair
+from tests.servers.smtp import SmtpServer
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory) -> TlsCert:
+    return make_tls_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def trust_test_ca(app, tls_cert) -> TlsCert:
+    """Make the app trust the test servers' self-signed certificate."""
+    app.config["DELIVERY_CA_FILE"] = str(tls_cert.cert_path)
+    return tls_cert
+
+
+@pytest.fixture(scope="session")
+def client_keypair() -> tuple[str, str]:
+    """(OpenSSH private key, public key line) for SFTP public-key login."""
+    return generate_keypair()
+
+
+def _serve(server):
+    server.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def sftp_server(tmp_path, client_keypair):
+    """SFTP on loopback: password and public-key login, /upload exists and is empty."""
+    server = SftpServer(tmp_path / "sftp-root", authorized_keys=(client_keypair[1],))
+    (server.root / "upload").mkdir()
+    yield from _serve(server)
+
+
+@pytest.fixture
+def smtp_server():
+    """Plain SMTP, no login (the zero-setup dev mail catcher)."""
+    yield from _serve(SmtpServer())
+
+
+@pytest.fixture
+def smtp_auth_server(tls_cert):
+    """SMTP with STARTTLS required and a login."""
+    yield from _serve(SmtpServer(username="mailer", password="mail-Pa55", security="starttls", cert=tls_cert))
+
+
+@pytest.fixture
+def smtps_server(tls_cert):
+    """SMTP over implicit TLS with a login."""
+    yield from _serve(SmtpServer(username="mailer", password="mail-Pa55", security="ssl", cert=tls_cert))
+
+
+@pytest.fixture
+def ftp_server(tmp_path):
+    server = FtpServer(tmp_path / "ftp-root")
+    (server.root / "upload").mkdir()
+    yield from _serve(server)
+
+
+@pytest.fixture
+def ftps_server(tmp_path, tls_cert):
+    """FTPS (explicit AUTH TLS, protected data channel required)."""
+    server = FtpServer(tmp_path / "ftps-root", cert=tls_cert)
+    (server.root / "upload").mkdir()
+    yield from _serve(server)
+
+
+@pytest.fixture(scope="session")
+def _moto_server():
+    server = MotoS3Server()
+    server.start()
+    yield server
+    server.set_auth(False)
+    server.shutdown()
+
+
+@pytest.fixture
+def s3_server(_moto_server) -> S3Destination:
+    """A bucket on the shared moto server, and an IAM user's keys; credentials are checked."""
+    if _moto_server._server is None:
+        _moto_server.start()
+    _moto_server.set_auth(False)
+    destination = S3Destination.create(_moto_server)
+    _moto_server.set_auth(True)
+    yield destination
+    if _moto_server._server is None:  # a test left it down
+        _moto_server.start()
+    _moto_server.set_auth(False)
