@@ -70,12 +70,13 @@ def _limits_uri(redis_url: str) -> str:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app import api, health
+    from app import api, downloads, health
     from app.auth import views as auth_views
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth_views.bp)
     api.init_app(app)
+    downloads.init_app(app)
 
 
 def register_admin(app: Flask) -> None:

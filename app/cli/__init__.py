@@ -4,9 +4,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import demo, leads, users
+    from app.cli import credentials, demo, leads, users
 
-    for group in (users.group, leads.group, demo.group):
+    for group in (users.group, leads.group, demo.group, credentials.group):
         app.cli.add_command(group)
     try:
         from app.cli import ops
