@@ -1,10 +1,121 @@
-"""Flask-Admin views: Pending and Sent Batches, configuration, audit."""
+"""Flask-Admin views: Pending and Sent Batches, configuration, people, audit, RQ dashboard.
+
+The two product tables answer at the product's own URLs
+(/v2/system/campaign-lead-batch/pending-batch and .../sent-batches); everything else
+lives under /admin. Views are created per app, so each app (and test) gets its own.
+"""
+
+from __future__ import annotations
 
 from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from admin_views import formatting
+from admin_views.base import SecuredIndexView
+from app.extensions import db
+from app.models import ApiToken, AuditEvent, BatchCsvIntegration, Credential, SentBatch, User
+
+PENDING_URL = "/v2/system/campaign-lead-batch/pending-batch"
+SENT_URL = "/v2/system/campaign-lead-batch/sent-batches"
 
 
 def init_app(app: Flask) -> None:
-    """Register the admin (filled in by the admin issue)."""
-    from flask_admin import Admin
+    """Register the admin, its views, the RQ dashboard and the template helpers."""
+    from admin_views import people, rq, settings
+    from admin_views.configure import IntegrationsView
+    from admin_views.pending import PendingBatchesView
+    from admin_views.sent import SentBatchesView
 
-    Admin(app, name="Batch Manager", url="/admin")
+    admin = Admin(
+        app,
+        name="Batch Manager",
+        url="/admin",
+        index_view=SecuredIndexView(name="Home", url="/admin", endpoint="admin"),
+        theme=Bootstrap4Theme(
+            swatch=app.config.get("FLASK_ADMIN_SWATCH", "cerulean"), base_template="admin/bm/base.html"
+        ),
+    )
+    admin.add_view(
+        PendingBatchesView(
+            BatchCsvIntegration,
+            db,
+            name="Pending Batches",
+            endpoint="pending_batches",
+            url=PENDING_URL,
+            menu_icon_type="fa",
+            menu_icon_value="fa-clock-o",
+        )
+    )
+    admin.add_view(
+        SentBatchesView(
+            SentBatch,
+            db,
+            name="Sent Batches",
+            endpoint="sent_batches",
+            url=SENT_URL,
+            menu_icon_type="fa",
+            menu_icon_value="fa-paper-plane",
+        )
+    )
+    admin.add_view(
+        IntegrationsView(
+            BatchCsvIntegration,
+            db,
+            name="Integrations",
+            endpoint="admin_integrations",
+            url="integrations",
+            menu_icon_type="fa",
+            menu_icon_value="fa-cogs",
+        )
+    )
+    admin.add_view(
+        settings.CredentialsView(
+            Credential,
+            db,
+            name="Credentials",
+            endpoint="admin_credentials",
+            url="credentials",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-key",
+        )
+    )
+    admin.add_view(
+        people.UsersView(
+            User,
+            db,
+            name="Users",
+            endpoint="admin_users",
+            url="users",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-users",
+        )
+    )
+    admin.add_view(
+        people.TokensView(
+            ApiToken,
+            db,
+            name="API tokens",
+            endpoint="admin_api_tokens",
+            url="api-tokens",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-ticket",
+        )
+    )
+    admin.add_view(
+        settings.AuditView(
+            AuditEvent,
+            db,
+            name="Audit log",
+            endpoint="admin_audit",
+            url="audit",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-history",
+        )
+    )
+    rq.init_app(app, admin)
+    app.jinja_env.globals.update(bm_status=formatting.status_badge, bm_when=formatting.when)

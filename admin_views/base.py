@@ -1,0 +1,224 @@
+"""What every admin view shares: login and role checks, tenant scoping, per-user columns.
+
+Access control lives here once (the Flask-Admin examples' pattern): a view says the
+lowest role it needs, and every query it runs is filtered to the user's enterprise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import abort, flash, g, get_template_attribute, has_request_context, redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.model.template import BaseListRowAction
+from flask_login import current_user
+from sqlalchemy import func, select
+from wtforms import SelectChoice
+
+from app.errors import DomainError
+from app.extensions import db
+from app.models import Role
+from app.services import preferences
+
+PAGE_SIZES = (20, 50, 100)
+# Counting stops here: a filter that matches more rows shows "10,000+" and the
+# page stays fast however big the tables grow (no COUNT(*) over the whole table).
+COUNT_CAP = 10_000
+
+
+def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
+    """Select options as WTForms 3.3 wants them (tuples are deprecated)."""
+    return [SelectChoice(str(value), label) for value, label in pairs]
+
+
+def has_role(role: str) -> bool:
+    """True when someone is logged in with at least `role`."""
+    return bool(current_user.is_authenticated and current_user.has_role(role))
+
+
+class SecuredMixin:
+    """Login required; `required_role` (viewer, manager, admin) to see the view at all."""
+
+    required_role: str = Role.VIEWER.value
+
+    def is_accessible(self) -> bool:
+        return has_role(self.required_role)
+
+    def inaccessible_callback(self, name: str, **kwargs: Any):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+
+def require_role(role: str) -> None:
+    """Abort with 403 unless the current user has `role` (checked inside actions)."""
+    if not has_role(role):
+        abort(403)
+
+
+def flash_error(exc: DomainError) -> None:
+    """Show a domain error the way a person reads it."""
+    detail = ""
+    if isinstance(exc.details, dict):
+        parts = [f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for key, v in exc.details.items()]
+        detail = f" ({'; '.join(parts)})" if parts else ""
+    flash(f"{exc.message}{detail}", "error")
+
+
+class SecuredIndexView(SecuredMixin, AdminIndexView):
+    """The admin home page has nothing of its own: it sends people to Pending Batches."""
+
+    @expose("/")
+    def index(self):
+        return redirect(url_for("pending_batches.index_view"))
+
+
+class SecuredView(SecuredMixin, BaseView):
+    """A plain admin page behind login."""
+
+
+class CappedCount:
+    """Stands in for Flask-Admin's count query: same filters and joins, bounded count.
+
+    Flask-Admin calls .filter()/.join()/.outerjoin() on the count query and then
+    .scalar(); each call is forwarded to the real query and the result wrapped again.
+    """
+
+    def __init__(self, query: Any, cap: int = COUNT_CAP) -> None:
+        self._query = query
+        self._cap = cap
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._query, name)
+
+        def call(*args: Any, **kwargs: Any) -> CappedCount:
+            return CappedCount(attr(*args, **kwargs), self._cap)
+
+        return call
+
+    def scalar(self) -> int:
+        limited = self._query.limit(self._cap + 1).subquery()
+        return int(db.session.scalar(select(func.count()).select_from(limited)) or 0)
+
+
+class MacroRowAction(BaseListRowAction):
+    """A row button rendered by a macro in admin/bm/row_actions.html, shown to `role` and up."""
+
+    def __init__(self, macro: str, title: str, role: str = Role.VIEWER.value) -> None:
+        super().__init__(title=title)
+        self.macro = macro
+        self.role = role
+
+    def render(self, context: Any, row_id: str, row: Any) -> Any:
+        if not has_role(self.role):
+            return ""
+        macro = get_template_attribute("admin/bm/row_actions.html", self.macro)
+        return macro(view=context.resolve("admin_view"), row_id=row_id, row=row, return_url=request.full_path)
+
+
+class TenantModelView(SecuredMixin, ModelView):
+    """A list over one enterprise's rows, with per-user columns saved on the server.
+
+    `column_list` is every column the table offers; `default_columns` is what shows
+    until the user chooses. Flask-Admin caches `_list_columns` on the view instance,
+    which every request (thread) shares, so the per-user list is computed per request
+    by the property below and never written to the instance.
+    """
+
+    table_name: str = ""
+    default_columns: list[str] = []
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = False  # Flask-Admin's export loads every row into memory
+    can_view_details = False
+    can_set_page_size = True
+    page_size = PAGE_SIZES[0]
+    page_size_options = PAGE_SIZES
+    list_template = "admin/bm/list.html"
+    poll_statuses = False
+
+    @property
+    def _list_columns(self) -> list[tuple[str, str]]:
+        offered = self.__dict__.get("_offered_columns", [])
+        if not has_request_context() or not current_user.is_authenticated:
+            return [c for c in offered if c[0] in self.default_columns]
+        chosen = self.chosen_columns()
+        by_name = dict(offered)
+        return [(name, by_name[name]) for name in chosen if name in by_name]
+
+    @_list_columns.setter
+    def _list_columns(self, value: list[tuple[str, str]]) -> None:
+        # Flask-Admin's _refresh_cache assigns the full list once at start-up.
+        self.__dict__["_offered_columns"] = list(value)
+
+    def offered_columns(self) -> list[tuple[str, str]]:
+        """Every (name, label) this table can show."""
+        return list(self.__dict__.get("_offered_columns", []))
+
+    def chosen_columns(self) -> list[str]:
+        """The current user's column names (cached on flask.g for this request)."""
+        cache = g.setdefault("_bm_columns", {})
+        if self.table_name not in cache:
+            cache[self.table_name] = preferences.get_columns(
+                current_user.id, self.table_name, [c[0] for c in self.offered_columns()], self.default_columns
+            )
+        return cache[self.table_name]
+
+    def scope(self) -> list[Any]:
+        """The criteria every query of this view carries: the user's enterprise, and more."""
+        return [self.model.enterprise_id == current_user.enterprise_id]
+
+    def get_query(self):
+        return super().get_query().filter(*self.scope())
+
+    def get_count_query(self):
+        return CappedCount(db.session.query(self.model.id).filter(*self.scope()))
+
+    def get_one(self, id: Any) -> Any:
+        try:
+            key = int(id)
+        except (TypeError, ValueError):
+            return None
+        return self.get_query().filter(self.model.id == key).one_or_none()
+
+    def get_owned_or_404(self, id: Any) -> Any:
+        obj = self.get_one(id)
+        if obj is None:
+            abort(404)
+        return obj
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        kwargs.setdefault("count_cap", COUNT_CAP)
+        return super().render(template, **kwargs)
+
+    # Columns: save and reset (POST with CSRF, like every state change).
+    @expose("/columns", methods=("POST",))
+    def save_columns_view(self):
+        if request.form.get("reset"):
+            preferences.reset_columns(current_user.id, self.table_name)
+            flash("Columns reset to the default.", "info")
+        else:
+            try:
+                preferences.save_columns(
+                    current_user.id,
+                    self.table_name,
+                    request.form.getlist("columns"),
+                    [c[0] for c in self.offered_columns()],
+                )
+                flash("Columns saved.", "success")
+            except DomainError as exc:
+                flash_error(exc)
+        return redirect(_safe_return(request.form.get("url")) or self.get_url(".index_view"))
+
+
+def _safe_return(url: str | None) -> str | None:
+    """Only same-site paths: the return URL comes from a form field."""
+    if url and url.startswith("/") and not url.startswith("//"):
+        return url
+    return None
+
+
+safe_return = _safe_return

@@ -1,0 +1,195 @@
+"""The Configure form: every integration setting, converted to and from the API payload.
+
+Validation is not repeated here: the payload goes to app.services.integrations, and its
+ValidationError details (keyed by API field path) are put back on the form fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import available_timezones
+
+from flask_admin.form import BaseForm
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import NumberRange, Optional
+
+from admin_views.base import choices
+from app.models.integrations import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, DELIVERY_METHODS, LINE_ENDINGS, QUOTING
+
+METHOD_LABELS = {"sftp": "SFTP", "email": "Email", "ftp": "FTP / FTPS", "s3": "S3 bucket", "local": "Local folder"}
+FORMAT_LABELS = {"csv": "CSV (comma)", "tsv": "TSV (tab)", "psv": "PSV (pipe)", "xlsx": "Excel (xlsx)"}
+# Form field per delivery setting, by method; keys are the API's names.
+DELIVERY_FIELDS: dict[str, dict[str, str]] = {
+    "sftp": {"host": "host", "port": "port", "username": "username", "remoteDir": "remote_dir", "hostKey": "host_key"},
+    "email": {"recipients": "recipients", "subject": "subject"},
+    "ftp": {"host": "host", "port": "port", "username": "username", "remoteDir": "remote_dir", "tls": "tls"},
+    "s3": {"bucket": "bucket", "prefix": "prefix", "endpointUrl": "endpoint_url", "region": "region"},
+    "local": {"directory": "directory"},
+}
+FILE_FIELDS = {
+    "format": "file_format",
+    "delimiter": "delimiter",
+    "header": "header",
+    "quoting": "quoting",
+    "lineEnding": "line_ending",
+    "encoding": "encoding",
+    "nameTemplate": "name_template",
+    "compression": "compression",
+    "maxLeadsPerFile": "max_leads_per_file",
+    "sendEmpty": "send_empty",
+}
+TOP_FIELDS = {"campaignId": "campaign_id", "label": "label", "enabled": "enabled"}
+TIMEZONES = sorted(available_timezones())
+
+
+class IntegrationForm(BaseForm):
+    campaign_id = SelectField("Campaign", coerce=int, validate_choice=False)
+    label = StringField("Label", description="Shown in both tables and usable in file names.")
+    enabled = BooleanField("Enabled", default=True)
+
+    schedule_cron = StringField("Cron", default="0 6 * * *", description="Five fields: minute hour day month weekday.")
+    timezone = StringField("Time zone", default="UTC", description="IANA name, e.g. Europe/London.")
+
+    file_format = SelectField("Format", choices=choices(FORMAT_LABELS.items()), default="csv")
+    delimiter = StringField("Delimiter", default=",", description="CSV only; TSV and PSV imply tab and pipe.")
+    header = BooleanField("Header row", default=True)
+    quoting = SelectField("Quoting", choices=choices([(q, q.capitalize()) for q in QUOTING]), default="minimal")
+    line_ending = SelectField("Line ending", choices=choices([(e, e.upper()) for e in LINE_ENDINGS]), default="crlf")
+    encoding = StringField("Encoding", default="utf-8", description="utf-8, utf-8-sig (Excel), latin-1, cp1252…")
+    name_template = StringField("File name template", default=DEFAULT_NAME_TEMPLATE)
+    compression = SelectField("Compression", choices=choices([(c, c) for c in COMPRESSIONS]), default="none")
+    max_leads_per_file = IntegerField("Max leads per file", validators=[Optional(), NumberRange(min=1)])
+    send_empty = BooleanField("Send a file even when no leads are waiting")
+
+    fields_json = HiddenField("Field mapping", default="[]")
+
+    delivery_method = SelectField(
+        "Method", choices=choices([(m, METHOD_LABELS[m]) for m in DELIVERY_METHODS]), default="local"
+    )
+    credential_id = SelectField("Credential", coerce=int, validate_choice=False, default=0)
+    host = StringField("Host")
+    port = IntegerField("Port", validators=[Optional(), NumberRange(min=1, max=65535)])
+    username = StringField("Username")
+    remote_dir = StringField("Remote folder")
+    host_key = TextAreaField("Host key", description="The server's public key line, e.g. ssh-ed25519 AAAA…")
+    tls = BooleanField("Use TLS (FTPS)")
+    recipients = TextAreaField("Recipients", description="One email address per line or comma-separated.")
+    subject = StringField("Subject", description="Same tokens as file names plus {file_name} {lead_count}.")
+    bucket = StringField("Bucket")
+    prefix = StringField("Key prefix")
+    endpoint_url = StringField("Endpoint URL", description="Leave empty for AWS.")
+    region = StringField("Region")
+    directory = StringField("Folder", description="Under the server's allowed delivery root.")
+
+    form_errors_extra: list[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.form_errors_extra = []
+
+
+def field_methods() -> dict[str, list[str]]:
+    """Each delivery form field and the methods that use it (the form shows only those)."""
+    used: dict[str, list[str]] = {}
+    for method, fields in DELIVERY_FIELDS.items():
+        for name in fields.values():
+            used.setdefault(name, []).append(method)
+    return used
+
+
+def _clean(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def mapping_rows(form: IntegrationForm) -> Any:
+    try:
+        return json.loads(form.fields_json.data or "[]")
+    except ValueError:
+        return None
+
+
+def to_payload(form: IntegrationForm) -> dict[str, Any]:
+    """The API-shaped payload for app.services.integrations."""
+    method = form.delivery_method.data
+    delivery: dict[str, Any] = {"method": method}
+    for key, name in DELIVERY_FIELDS.get(method, {}).items():
+        value = _clean(form[name].data)
+        if key == "recipients":
+            value = [r.strip() for r in (value or "").replace(",", "\n").splitlines() if r.strip()]
+        if value not in (None, ""):
+            delivery[key] = value
+    delivery["credentialId"] = form.credential_id.data or None
+    mapping = mapping_rows(form)
+    return {
+        "campaignId": form.campaign_id.data or None,
+        "label": _clean(form.label.data),
+        "enabled": bool(form.enabled.data),
+        "schedule": {"cron": _clean(form.schedule_cron.data), "timezone": _clean(form.timezone.data)},
+        "file": {key: _clean(form[name].data) for key, name in FILE_FIELDS.items()},
+        "fields": mapping if mapping is not None else "not valid JSON",
+        "delivery": delivery,
+    }
+
+
+def from_integration(integration: Any) -> dict[str, Any]:
+    """Form data for editing an existing integration."""
+    data: dict[str, Any] = {
+        "campaign_id": integration.campaign_id,
+        "label": integration.label,
+        "enabled": integration.enabled,
+        "schedule_cron": integration.schedule_cron,
+        "timezone": integration.timezone,
+        "fields_json": json.dumps(integration.fields or []),
+        "delivery_method": integration.delivery_method,
+        "credential_id": integration.credential_id or 0,
+    }
+    for name in FILE_FIELDS.values():
+        data[name] = getattr(integration, name)
+    settings = integration.delivery or {}
+    for key, name in DELIVERY_FIELDS.get(integration.delivery_method, {}).items():
+        value = settings.get(key)
+        data[name] = "\n".join(value) if key == "recipients" and isinstance(value, list) else value
+    return data
+
+
+def field_for(path: str) -> str | None:
+    """The form field an API error path belongs to ("schedule.cron" -> "schedule_cron")."""
+    head, _, rest = path.partition(".")
+    if head in TOP_FIELDS:
+        return TOP_FIELDS[head]
+    if head == "schedule":
+        return {"cron": "schedule_cron", "timezone": "timezone"}.get(rest.split(".")[0])
+    if head == "file":
+        return FILE_FIELDS.get(rest.split(".")[0])
+    if head == "fields":
+        return "fields_json"
+    if head == "delivery":
+        key = rest.split(".")[0]
+        if key == "credentialId":
+            return "credential_id"
+        if key == "method":
+            return "delivery_method"
+        for fields in DELIVERY_FIELDS.values():
+            if key in fields:
+                return fields[key]
+    return None
+
+
+def apply_errors(form: IntegrationForm, details: Any, message: str) -> None:
+    """Put a ValidationError's details on the matching fields; the rest on the form."""
+    if not isinstance(details, dict) or not details:
+        form.form_errors_extra.append(message)
+        return
+    for path, problems in details.items():
+        problems = problems if isinstance(problems, list) else [problems]
+        name = field_for(str(path))
+        if name == "fields_json" and str(path) != "fields":
+            # fields.2.header -> "Row 3 header: ..." so people find the row.
+            parts = str(path).split(".")
+            where = f"Row {int(parts[1]) + 1}" if len(parts) > 1 and parts[1].isdigit() else "Mapping"
+            problems = [f"{where} {' '.join(parts[2:])}: {p}".replace("  ", " ") for p in problems]
+        if name is None:
+            form.form_errors_extra.extend(f"{path}: {p}" for p in problems)
+        else:
+            form[name].errors = [*list(form[name].errors or []), *map(str, problems)]

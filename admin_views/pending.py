@@ -1,0 +1,187 @@
+"""Pending Batches: integrations with leads waiting, their queued leads, Batch now."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from admin_views import formatting as fmt
+from admin_views.base import MacroRowAction, TenantModelView, flash_error, has_role, require_role, safe_return
+from app.errors import DomainError
+from app.extensions import db
+from app.models import BatchCsvIntegration, Campaign, Role
+
+LABELS = {
+    "id": "Integration ID",
+    "campaign.advertiser_id": "Advertiser ID",
+    "campaign.advertiser.name": "Advertiser Name",
+    "campaign_id": "Campaign ID",
+    "campaign.name": "Campaign Name",
+    "label": "Label",
+    "pending_count": "Lead",
+    "schedule": "Schedule",
+    "campaign.end_date": "Campaign End Date",
+    "delivery_method": "Delivery method",
+    "next_run_at": "Next run",
+    "last_sent_at": "Last sent",
+    "campaign.status": "Campaign status",
+    "file_format": "File format",
+    "timezone": "Time zone",
+    "max_leads_per_file": "Max leads per file",
+    "updated_at": "Settings changed",
+}
+DEFAULT = [
+    "campaign.advertiser_id",
+    "campaign.advertiser.name",
+    "campaign_id",
+    "campaign.name",
+    "label",
+    "pending_count",
+    "schedule",
+    "campaign.end_date",
+]
+OUTCOME_WORDS = {
+    "queued": ("success", "queued file #{batch} with {leads} leads"),
+    "in_flight": ("warning", "already being sent as file #{batch}; nothing new started"),
+    "empty": ("info", "nothing to send"),
+}
+
+
+def _schedule(view, context, model, name):
+    return fmt.schedule(model.schedule_cron, model.timezone, model.next_run_at)
+
+
+class PendingBatchesView(TenantModelView):
+    """One row per enabled integration with at least one lead waiting (pending_count > 0)."""
+
+    table_name = "pending"
+    column_list = list(LABELS)
+    default_columns = DEFAULT
+    column_labels = LABELS
+    column_sortable_list = [
+        "id",
+        "campaign.advertiser_id",
+        "campaign.advertiser.name",
+        "campaign_id",
+        "campaign.name",
+        "label",
+        "pending_count",
+        ("schedule", "next_run_at"),
+        "campaign.end_date",
+        "delivery_method",
+        "next_run_at",
+        "last_sent_at",
+        "campaign.status",
+        "file_format",
+        "timezone",
+        "max_leads_per_file",
+        "updated_at",
+    ]
+    column_default_sort = [("next_run_at", False), ("id", False)]
+    column_filters = ["campaign.advertiser_id", "campaign.advertiser.name", "campaign_id", "campaign.name", "label"]
+    column_searchable_list = ["label", "campaign.name", "campaign.advertiser.name"]
+    column_auto_select_related = False
+    column_formatters = {
+        "pending_count": lambda v, c, m, n: Markup('<span class="badge badge-pill badge-primary">{}</span>').format(
+            fmt.count(m.pending_count)
+        ),
+        "schedule": _schedule,
+        "campaign.end_date": fmt.formatter(fmt.day),
+        "next_run_at": fmt.formatter(fmt.when),
+        "last_sent_at": fmt.formatter(lambda v: fmt.when(v, "never")),
+        "updated_at": fmt.formatter(fmt.when),
+        "max_leads_per_file": fmt.formatter(lambda v: "no limit" if v is None else fmt.count(v)),
+        "delivery_method": fmt.formatter(lambda v: (v or "").upper()),
+    }
+    column_extra_row_actions = [
+        MacroRowAction("configure", "Configure", Role.ADMIN.value),
+        MacroRowAction("view_pending", "View queued leads"),
+        MacroRowAction("batch_now", "Batch now", Role.MANAGER.value),
+    ]
+    empty_message = "No leads waiting — new leads appear here as they are captured."
+
+    def scope(self) -> list:
+        return [*super().scope(), BatchCsvIntegration.enabled.is_(True), BatchCsvIntegration.pending_count > 0]
+
+    def get_query(self):
+        return super().get_query().options(joinedload(BatchCsvIntegration.campaign).joinedload(Campaign.advertiser))
+
+    def get_empty_list_message(self) -> str:
+        return self.empty_message
+
+    def is_action_allowed(self, name: str) -> bool:
+        return has_role(Role.MANAGER.value) and super().is_action_allowed(name)
+
+    @action("batch_now", "Batch now", "Send the pending file of every selected row now, ignoring their schedules?")
+    def action_batch_now(self, ids: list[str]) -> None:
+        self._batch_now(ids)
+
+    @expose("/batch-now/<int:integration_id>", methods=("POST",))
+    def batch_now_view(self, integration_id: int):
+        self._batch_now([str(integration_id)])
+        return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
+
+    def _batch_now(self, raw_ids: list[str]) -> None:
+        """Call the engine's batch_now and flash one line per outcome."""
+        from app.services import sending
+
+        require_role(Role.MANAGER.value)
+        try:
+            ids = sorted({int(i) for i in raw_ids})
+        except ValueError:
+            flash("Those rows are not integrations.", "error")
+            return
+        if not ids:
+            flash("Select at least one row.", "error")
+            return
+        try:
+            outcomes = sending.batch_now(ids, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash_error(exc)
+            return
+        labels = dict(
+            db.session.execute(
+                select(BatchCsvIntegration.id, BatchCsvIntegration.label).where(
+                    BatchCsvIntegration.id.in_(ids), BatchCsvIntegration.enterprise_id == current_user.enterprise_id
+                )
+            ).all()
+        )
+        for outcome in outcomes:
+            category, words = OUTCOME_WORDS.get(outcome.status, ("info", outcome.status))
+            message = words.format(batch=outcome.batch_id, leads=fmt.count(outcome.lead_count))
+            flash(f"{labels.get(outcome.integration_id, outcome.integration_id)}: {message}.", category)
+
+    @expose("/view/<int:integration_id>")
+    def leads_view(self, integration_id: int):
+        """The leads queued for the next file, as the file will show them."""
+        from app.services import files
+
+        integration = db.session.get(BatchCsvIntegration, integration_id)
+        if integration is None or integration.enterprise_id != current_user.enterprise_id:
+            abort(404)
+        page, per_page = _paging()
+        preview = files.preview_pending(integration, page, per_page)
+        return self.render(
+            "admin/bm/preview.html",
+            title=f"Queued leads · {integration.label}",
+            subtitle=f"{integration.campaign.advertiser.name} / {integration.campaign.name}",
+            preview=preview,
+            page=page,
+            per_page=per_page,
+            back_url=self.get_url(".index_view"),
+            empty_message="No leads are waiting for this integration.",
+            integration=integration,
+            batch=None,
+        )
+
+
+def _paging() -> tuple[int, int]:
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    per_page = request.args.get("per_page", 50, type=int) or 50
+    return page, min(max(per_page, 10), 500)

@@ -1,0 +1,191 @@
+"""Sent Batches: every file sent, its leads, Download, Retry, Resend, live status."""
+
+from __future__ import annotations
+
+from flask import flash, jsonify, redirect, request, send_file
+from flask_admin import expose
+from flask_login import current_user
+from sqlalchemy import select
+
+from admin_views import formatting as fmt
+from admin_views.base import MacroRowAction, TenantModelView, flash_error, require_role, safe_return
+from admin_views.pending import _paging
+from app.errors import DomainError
+from app.extensions import db
+from app.models import IN_FLIGHT, Role, SentBatch
+from app.services import audit
+
+LABELS = {
+    "id": "ID",
+    "advertiser_id": "Advertiser ID",
+    "advertiser_name": "Advertiser Name",
+    "campaign_id": "Campaign ID",
+    "campaign_name": "Campaign Name",
+    "label": "Label",
+    "lead_count": "Lead",
+    "sent_at": "Sent",
+    "status": "Status",
+    "trigger": "Trigger",
+    "triggered_by": "Triggered by",
+    "delivery_method": "Delivery method",
+    "file_name": "File name",
+    "size_bytes": "Size",
+    "sha256": "SHA-256",
+    "attempts": "Attempts",
+    "last_error": "Last error",
+    "created_at": "Created",
+    "integration_id": "Integration ID",
+    "row_count": "Rows",
+}
+DEFAULT = [
+    "id",
+    "advertiser_id",
+    "advertiser_name",
+    "campaign_id",
+    "campaign_name",
+    "label",
+    "lead_count",
+    "sent_at",
+    "status",
+    "trigger",
+]
+MAX_POLLED = 200
+
+
+def _sent_at(view, context, model, name):
+    if model.sent_at is None:
+        return fmt.DASH
+    return fmt.when(model.sent_at)
+
+
+class SentBatchesView(TenantModelView):
+    """Every SentBatch (file) of the enterprise, newest first; columns are the send-time snapshot."""
+
+    table_name = "sent"
+    column_list = list(LABELS)
+    default_columns = DEFAULT
+    column_labels = LABELS
+    column_sortable_list = list(LABELS)
+    column_default_sort = ("id", True)
+    column_filters = ["advertiser_id", "advertiser_name", "campaign_id", "campaign_name", "label", "status", "trigger"]
+    column_searchable_list = ["label", "campaign_name", "advertiser_name", "file_name"]
+    column_auto_select_related = False
+    column_formatters = {
+        "lead_count": fmt.formatter(fmt.count),
+        "row_count": fmt.formatter(fmt.count),
+        "sent_at": _sent_at,
+        "created_at": fmt.formatter(fmt.when),
+        "status": fmt.formatter(fmt.status_badge),
+        "trigger": fmt.formatter(fmt.trigger_label),
+        "size_bytes": fmt.formatter(fmt.size),
+        "sha256": fmt.formatter(lambda v: fmt.mono(v, 12)),
+        "file_name": fmt.formatter(fmt.mono),
+        "last_error": fmt.formatter(lambda v: fmt.mono(v, 60)),
+        "delivery_method": fmt.formatter(lambda v: (v or "").upper()),
+    }
+    column_extra_row_actions = [
+        MacroRowAction("view_sent", "View leads in this file"),
+        MacroRowAction("download", "Download", Role.MANAGER.value),
+        MacroRowAction("retry", "Retry", Role.MANAGER.value),
+        MacroRowAction("resend", "Resend", Role.MANAGER.value),
+    ]
+    empty_message = "No files sent yet — files appear here when a schedule or Batch now sends them."
+    poll_statuses = True
+
+    def get_empty_list_message(self) -> str:
+        return self.empty_message
+
+    @expose("/view/<int:batch_id>")
+    def leads_view(self, batch_id: int):
+        """The leads in one sent file."""
+        from app.services import files
+
+        batch = self.get_owned_or_404(batch_id)
+        page, per_page = _paging()
+        preview = files.preview_sent(batch, page, per_page)
+        return self.render(
+            "admin/bm/preview.html",
+            title=f"File #{batch.id} · {batch.label}",
+            subtitle=f"{batch.advertiser_name} / {batch.campaign_name}",
+            preview=preview,
+            page=page,
+            per_page=per_page,
+            back_url=self.get_url(".index_view"),
+            empty_message="This file holds no leads.",
+            integration=None,
+            batch=batch,
+        )
+
+    @expose("/download/<int:batch_id>")
+    def download_view(self, batch_id: int):
+        """The stored file, byte for byte; audited because it takes lead data out."""
+        from app.services.storage import get_store
+
+        require_role(Role.MANAGER.value)
+        batch = self.get_owned_or_404(batch_id)
+        if not batch.storage_key:
+            flash(f"File #{batch.id} has not been stored yet; try again when it shows Stored or Delivered.", "error")
+            return redirect(self.get_url(".index_view"))
+        stream = get_store().open(batch.storage_key)
+        audit.record(
+            "download",
+            "sent_batch",
+            batch.id,
+            user=current_user,
+            details={"file_name": batch.file_name, "sha256": batch.sha256, "via": "admin"},
+            commit=True,
+        )
+        return send_file(
+            stream,
+            as_attachment=True,
+            download_name=batch.file_name or f"batch-{batch.id}",
+            mimetype="application/octet-stream",
+            etag=batch.sha256 or False,
+            conditional=True,
+            max_age=0,
+        )
+
+    @expose("/retry/<int:batch_id>", methods=("POST",))
+    def retry_view(self, batch_id: int):
+        return self._engine_call("retry_batch", batch_id, "File #{id} will be delivered again.")
+
+    @expose("/resend/<int:batch_id>", methods=("POST",))
+    def resend_view(self, batch_id: int):
+        return self._engine_call("resend_batch", batch_id, "File #{id} is being resent as file #{new}.")
+
+    def _engine_call(self, name: str, batch_id: int, message: str):
+        from app.services import sending
+
+        require_role(Role.MANAGER.value)
+        self.get_owned_or_404(batch_id)
+        try:
+            result = getattr(sending, name)(batch_id, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash_error(exc)
+        else:
+            flash(message.format(id=batch_id, new=getattr(result, "id", batch_id)), "success")
+        return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
+
+    @expose("/status.json")
+    def status_view(self):
+        """Status of the given files, for the page's live updates (only this enterprise's)."""
+        try:
+            ids = [int(i) for i in request.args.get("ids", "").split(",") if i.strip()][:MAX_POLLED]
+        except ValueError:
+            return jsonify(error={"code": "validation_error", "message": "ids must be integers"}), 422
+        rows = db.session.execute(
+            select(SentBatch.id, SentBatch.status, SentBatch.sent_at, SentBatch.size_bytes).where(
+                SentBatch.id.in_(ids), SentBatch.enterprise_id == current_user.enterprise_id
+            )
+        ).all()
+        data = {
+            str(row.id): {
+                "status": row.status,
+                "inFlight": row.status in IN_FLIGHT,
+                "badge": str(fmt.status_badge(row.status)),
+                "sent": str(fmt.when(row.sent_at)) if row.sent_at else "",
+            }
+            for row in rows
+        }
+        return jsonify(data=data)
