@@ -12,8 +12,6 @@ from __future__ import annotations
 import pytest
 
 from tests.servers.common import TlsCert, make_tls_cert
-from tests.servers.ftp import FtpServer
-from tests.servers.s3 import MotoS3Server, S3Destination
 from tests.servers.sftp import SftpServer, generate_keypair
 from tests.servers.smtp import SmtpServer
 
@@ -70,9 +68,20 @@ def smtps_server(tls_cert):
     yield from _serve(SmtpServer(username="mailer", password="mail-Pa55", security="ssl", cert=tls_cert))
 
 
+def _ftp_server_class():
+    # Imported on first use: pyftpdlib pulls in asyncore/asynchat, whose import-time
+    # DeprecationWarning would otherwise fail every test run (warnings are errors).
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from tests.servers.ftp import FtpServer
+    return FtpServer
+
+
 @pytest.fixture
 def ftp_server(tmp_path):
-    server = FtpServer(tmp_path / "ftp-root")
+    server = _ftp_server_class()(tmp_path / "ftp-root")
     (server.root / "upload").mkdir()
     yield from _serve(server)
 
@@ -80,13 +89,15 @@ def ftp_server(tmp_path):
 @pytest.fixture
 def ftps_server(tmp_path, tls_cert):
     """FTPS (explicit AUTH TLS, protected data channel required)."""
-    server = FtpServer(tmp_path / "ftps-root", cert=tls_cert)
+    server = _ftp_server_class()(tmp_path / "ftps-root", cert=tls_cert)
     (server.root / "upload").mkdir()
     yield from _serve(server)
 
 
 @pytest.fixture(scope="session")
 def _moto_server():
+    from tests.servers.s3 import MotoS3Server
+
     server = MotoS3Server()
     server.start()
     yield server
@@ -95,10 +106,12 @@ def _moto_server():
 
 
 @pytest.fixture
-def s3_server(_moto_server) -> S3Destination:
+def s3_server(_moto_server):
     """A bucket on the shared moto server, and an IAM user's keys; credentials are checked."""
     if _moto_server._server is None:
         _moto_server.start()
+    from tests.servers.s3 import S3Destination
+
     _moto_server.set_auth(False)
     destination = S3Destination.create(_moto_server)
     _moto_server.set_auth(True)
