@@ -21,14 +21,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.installed
 
 ## run: install, migrate, seed demo data if empty, start web + worker + scheduler
 run: $(VENV)/.installed
-	$(FLASK) db upgrade
-	$(FLASK) demo seed --if-empty
-	@echo
-	@echo "  Batch Manager: http://127.0.0.1:5000/login"
-	@echo "  Log in as admin@demo.local / demo-password (or manager@ / viewer@demo.local)"
-	@echo "  Health: http://127.0.0.1:5000/healthz   Ctrl-C stops web, worker and scheduler."
-	@echo
-	$(BIN)/honcho start -f Procfile
+	scripts/run
 
 ## test: the whole suite on SQLite + embedded Redis, then on PostgreSQL + Redis when
 ## TEST_DATABASE_URL / TEST_REDIS_URL are set

@@ -6,6 +6,7 @@ the web, worker and scheduler processes through the socket in instance/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -81,3 +82,24 @@ def init_app(app: Flask) -> None:
 
 def get_redis() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+def stop_embedded_redis(socket_path: str) -> bool:
+    """Shut the embedded server down (make run does this on Ctrl-C); False if none answered."""
+    url = embedded_redis_url(socket_path)
+    if not _answers(url):
+        return False
+    # The server closes the connection as it exits, which redis-py reports as an error.
+    with contextlib.suppress(redis.ConnectionError):
+        redis.Redis.from_url(url).shutdown(save=True)
+    return True
+
+
+if __name__ == "__main__":  # `python -m app.redis_conn stop` from scripts/run
+    import sys
+
+    from app.config import Config
+
+    if sys.argv[1:] == ["stop"] and not os.environ.get("REDIS_URL"):
+        stopped = stop_embedded_redis(Config().EMBEDDED_REDIS_SOCKET)
+        print("embedded Redis stopped" if stopped else "embedded Redis was not running")
