@@ -20,7 +20,8 @@ def send_due(now: datetime | None = None) -> list[int]:
     """Send the final batch of each campaign whose end date has passed; returns the campaigns closed.
 
     A campaign is marked (final_batch_at) only once every enabled integration of it has
-    been claimed; one with a send in flight is tried again on the next tick.
+    been claimed; if one could not start, the whole campaign is tried again next tick
+    (integrations already sent then claim only what arrived since).
     """
     from app.services.sending import send_integration
 
@@ -42,12 +43,9 @@ def send_due(now: datetime | None = None) -> list[int]:
         done = True
         for integration_id in integration_ids:
             try:
-                outcomes = send_integration(integration_id, Trigger.CAMPAIGN_END.value)
+                send_integration(integration_id, Trigger.CAMPAIGN_END.value)
             except Exception:
                 log.exception("final batch of integration %s failed to start", integration_id)
-                done = False
-                continue
-            if any(o.status == "in_flight" for o in outcomes):
                 done = False
         if done:
             table = Campaign.__table__

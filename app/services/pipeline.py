@@ -189,7 +189,7 @@ class _CrashingReader:
         self._reads += 1
         if self._reads > 1:
             _crash_point("during_upload")
-        return self._raw.read(size if size and size > 0 else 1024)
+        return self._raw.read(min(size, 1024) if size and size > 0 else 1024)
 
     def __getattr__(self, name):
         return getattr(self._raw, name)

@@ -152,17 +152,21 @@ def _claim(integration_id: int, trigger: str, user: User | None) -> list[BatchNo
     integration = lock_integration(integration_id)
     if integration is None:
         raise ValidationError("unknown integrations", {"integrationIds": [integration_id]})
-    in_flight = db.session.execute(
-        select(SentBatch.id, SentBatch.lead_count)
-        .where(
-            SentBatch.integration_id == integration_id,
-            SentBatch.status.in_(IN_FLIGHT),
-            SentBatch.trigger != Trigger.RESEND.value,
-        )
-        .order_by(SentBatch.id)
-    ).all()
-    if in_flight:
-        return [BatchNowOutcome(integration_id, row.id, "in_flight", row.lead_count) for row in in_flight]
+    if trigger == Trigger.BATCH_NOW.value:
+        # Invariant 5: pressing Batch now again while a send runs returns that send. A
+        # scheduled or campaign-end send still goes out on time with whatever is pending:
+        # a file stuck in retries must not hold the schedule back.
+        in_flight = db.session.execute(
+            select(SentBatch.id, SentBatch.lead_count)
+            .where(
+                SentBatch.integration_id == integration_id,
+                SentBatch.status.in_(IN_FLIGHT),
+                SentBatch.trigger != Trigger.RESEND.value,
+            )
+            .order_by(SentBatch.id)
+        ).all()
+        if in_flight:
+            return [BatchNowOutcome(integration_id, row.id, "in_flight", row.lead_count) for row in in_flight]
 
     outcomes: list[BatchNowOutcome] = []
     limit = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 else None

@@ -1,0 +1,107 @@
+"""Helpers shared by the engine tests (sending, pipeline, scheduler, reconciler, invariants)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import BatchCsvIntegration, QueueEntry, SentBatch
+from jobs.worker import run_burst
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def drain(queues=None) -> None:
+    """Run every queued job in this process until the queues are empty."""
+    db.session.commit()
+    run_burst(current_app._get_current_object(), queues)
+    db.session.expire_all()
+
+
+def batches(integration_id: int | None = None) -> list[SentBatch]:
+    db.session.expire_all()
+    query = select(SentBatch).order_by(SentBatch.id)
+    if integration_id is not None:
+        query = query.where(SentBatch.integration_id == integration_id)
+    return list(db.session.scalars(query))
+
+
+def attached_lead_ids(batch_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(QueueEntry.lead_id).where(QueueEntry.sent_batch_id == batch_id).order_by(QueueEntry.id)
+        )
+    )
+
+
+def pending_count(integration_id: int) -> int:
+    """The real number of pending entries (not the denormalised counter)."""
+    return db.session.scalar(
+        select(func.count()).where(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
+    )
+
+
+def counter(integration_id: int) -> int:
+    db.session.expire_all()
+    return db.session.get(BatchCsvIntegration, integration_id).pending_count
+
+
+def stored_bytes(batch: SentBatch) -> bytes:
+    from app.services.storage import get_store
+
+    with get_store().open(batch.storage_key) as f:
+        return f.read()
+
+
+def delivered_files(directory: str | Path) -> list[Path]:
+    """Visible files at a local destination (temporary upload names start with a dot)."""
+    path = Path(directory)
+    if not path.exists():
+        return []
+    return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+def worker_env(session_dir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a real `flask --app wsgi rq worker` subprocess using the test's DB, Redis and files."""
+    from tests.conftest import CREDENTIAL_KEY
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "BM_TEST_"))}
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "STORAGE_URL": f"file://{session_dir / 'files'}",
+            "LOCAL_DELIVERY_ROOT": str(session_dir / "outbox"),
+            "SECRET_KEY": "test-secret",
+            "CREDENTIAL_KEYS": CREDENTIAL_KEY,
+            "INSTANCE_PATH": str(session_dir / "worker-instance"),
+            "RATELIMIT_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
+    return env
+
+
+def run_worker(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a real forking worker in burst mode until the queues are empty (or it is killed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "rq", "worker", "--burst", "--without-scheduler", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
