@@ -174,7 +174,7 @@ def test_failed_send_keeps_its_leads_and_retry_redelivers_the_same_stored_file(w
     integ = world.a.integration
     factories.leads(world.a.campaign, 7)
     good = _fail_next_delivery(integ)
-    (outcome,) = sending.batch_now([integ.id], world.a.users["manager"])
+    (_outcome,) = sending.batch_now([integ.id], world.a.users["manager"])
     drain()
     (batch,) = batches(integ.id)
     assert batch.status == "failed" and batch.attempts == 1
