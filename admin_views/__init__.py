@@ -33,7 +33,9 @@ def init_app(app: Flask) -> None:
         url="/admin",
         index_view=SecuredIndexView(name="Home", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(
-            swatch=app.config.get("FLASK_ADMIN_SWATCH", "cerulean"), base_template="admin/bm/base.html"
+            swatch=app.config.get("FLASK_ADMIN_SWATCH", "cerulean"),
+            base_template="admin/bm/base.html",
+            fluid=True,
         ),
     )
     admin.add_view(

@@ -70,6 +70,9 @@ def flash_error(exc: DomainError) -> None:
 class SecuredIndexView(SecuredMixin, AdminIndexView):
     """The admin home page has nothing of its own: it sends people to Pending Batches."""
 
+    def is_visible(self) -> bool:
+        return False  # nothing to show: the brand link already leads to Pending Batches
+
     @expose("/")
     def index(self):
         return redirect(url_for("pending_batches.index_view"))
@@ -178,17 +181,17 @@ class TenantModelView(SecuredMixin, ModelView):
         return CappedCount(db.session.query(self.model.id).filter(*self.scope()))
 
     def get_one(self, id: Any) -> Any:
+        """This enterprise's row or 404 (Flask-Admin would flash and redirect instead)."""
         try:
             key = int(id)
         except (TypeError, ValueError):
-            return None
-        return self.get_query().filter(self.model.id == key).one_or_none()
-
-    def get_owned_or_404(self, id: Any) -> Any:
-        obj = self.get_one(id)
+            abort(404)
+        obj = self.get_query().filter(self.model.id == key).one_or_none()
         if obj is None:
             abort(404)
         return obj
+
+    get_owned_or_404 = get_one
 
     def render(self, template: str, **kwargs: Any) -> str:
         kwargs.setdefault("count_cap", COUNT_CAP)

@@ -17,7 +17,6 @@ from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Credential, Role
 from app.services import scheduling
-from app.services.tenancy import get_owned
 
 LABELS = {
     "id": "ID",
@@ -161,22 +160,14 @@ class IntegrationsView(TenantModelView):
     @expose("/test-connection", methods=("POST",))
     def test_connection_view(self):
         """Try the delivery settings in the form (saved or not) with the chosen credential."""
-        from app.services import credentials
-        from app.services.transports import get_transport
+        from app.services import integrations
 
         require_role(Role.ADMIN.value)
         form = iform.IntegrationForm(request.form)
-        delivery = iform.to_payload(form)["delivery"]
-        method = delivery.pop("method")
-        credential_id = delivery.pop("credentialId", None)
         try:
-            transport = get_transport(method)
-            settings = transport.validate_settings(delivery)
-            secret = None
-            if credential_id:
-                credential = get_owned(Credential, credential_id, current_user.enterprise_id)
-                secret = credentials.reveal(credential)
-            result = transport.test_connection(settings, secret)
+            result = integrations.test_delivery(
+                current_user.enterprise_id, iform.to_payload(form)["delivery"], current_user
+            )
         except DomainError as exc:
             details = exc.details if isinstance(exc.details, dict) else {}
             extra = "; ".join(
@@ -199,7 +190,7 @@ def _runs(cron: str | None, timezone: str | None) -> dict[str, Any]:
         "ok": True,
         "description": scheduling.describe(cron, timezone),
         "runs": [
-            {"utc": r.isoformat(), "local": r.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z"), "in": str(fmt.when(r))}
+            {"utc": r.isoformat(), "local": r.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z"), "in": fmt.relative(r)}
             for r in runs
         ],
     }

@@ -25,12 +25,17 @@ TRIGGER_LABELS = {
 DASH = Markup('<span class="text-muted">&mdash;</span>')
 
 
+def relative(value: datetime) -> str:
+    """'3 minutes ago' or 'in 2 hours' (plain text)."""
+    now = datetime.now(UTC)
+    return humanize.naturaltime(value, when=now) if value <= now else "in " + humanize.naturaldelta(value - now)
+
+
 def when(value: datetime | None, empty: Markup | str = DASH) -> Markup | str:
     """'3 minutes ago' / 'in 2 hours', with the exact UTC time on hover."""
     if value is None:
         return empty
-    now = datetime.now(UTC)
-    words = humanize.naturaltime(value, when=now) if value <= now else "in " + humanize.naturaldelta(value - now)
+    words = relative(value)
     exact = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Markup('<time datetime="{iso}" title="{exact}">{words}</time>').format(
         iso=value.isoformat(), exact=exact, words=words
@@ -65,6 +70,8 @@ def size(value: int | None) -> Markup | str:
 def status_badge(status: str) -> Markup:
     css, icon, label = STATUS_BADGES.get(status, ("light", "fa-question", status))
     spinning = " fa-spin" if status in ("claimed", "stored") else ""
+    if spinning:
+        icon = "fa-circle-o-notch"
     return Markup(
         '<span class="badge badge-{css} bm-status" data-status="{status}">'
         '<span class="fa {icon}{spin}"></span> {label}</span>'

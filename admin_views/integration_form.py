@@ -117,7 +117,9 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
         value = _clean(form[name].data)
         if key == "recipients":
             value = [r.strip() for r in (value or "").replace(",", "\n").splitlines() if r.strip()]
-        if value not in (None, ""):
+        # Empty strings are sent, not dropped: an edit merges into the saved settings,
+        # so a field the user cleared must say so (the transport applies its default).
+        if value is not None:
             delivery[key] = value
     delivery["credentialId"] = form.credential_id.data or None
     mapping = mapping_rows(form)

@@ -121,8 +121,16 @@ class PendingBatchesView(TenantModelView):
     def action_batch_now(self, ids: list[str]) -> None:
         self._batch_now(ids)
 
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        # Flask-Admin would silently redirect a viewer's action; refuse it plainly.
+        require_role(Role.MANAGER.value)
+        return super().action_view()
+
     @expose("/batch-now/<int:integration_id>", methods=("POST",))
     def batch_now_view(self, integration_id: int):
+        require_role(Role.MANAGER.value)
+        _owned_integration(integration_id)
         self._batch_now([str(integration_id)])
         return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
 
@@ -162,9 +170,7 @@ class PendingBatchesView(TenantModelView):
         """The leads queued for the next file, as the file will show them."""
         from app.services import files
 
-        integration = db.session.get(BatchCsvIntegration, integration_id)
-        if integration is None or integration.enterprise_id != current_user.enterprise_id:
-            abort(404)
+        integration = _owned_integration(integration_id)
         page, per_page = _paging()
         preview = files.preview_pending(integration, page, per_page)
         return self.render(
@@ -179,6 +185,14 @@ class PendingBatchesView(TenantModelView):
             integration=integration,
             batch=None,
         )
+
+
+def _owned_integration(integration_id: int) -> BatchCsvIntegration:
+    """Any of this enterprise's integrations (pending or not); 404 for anyone else's."""
+    integration = db.session.get(BatchCsvIntegration, integration_id)
+    if integration is None or integration.enterprise_id != current_user.enterprise_id:
+        abort(404)
+    return integration
 
 
 def _paging() -> tuple[int, int]:

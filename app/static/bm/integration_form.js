@@ -85,6 +85,12 @@
   method.addEventListener("change", showMethod);
   showMethod();
 
+  function esc(text) {
+    var div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML;
+  }
+
   // Schedule preview ---------------------------------------------------------
   var preview = document.getElementById("bm-schedule-preview");
   var cron = document.getElementById("schedule_cron");
@@ -108,7 +114,7 @@
       }
       words.textContent = data.description;
       list.innerHTML = data.runs.map(function (r) {
-        return "<li>" + r.local.replace(/</g, "&lt;") + ' <span class="text-muted">(' + r["in"] + ")</span></li>";
+        return "<li>" + esc(r.local) + ' <span class="text-muted">(' + esc(r["in"]) + ")</span></li>";
       }).join("");
     });
   }

@@ -1,0 +1,141 @@
+"""Screenshots of the admin for the README: docs/screenshots/{pending,sent,configure}.png.
+
+Builds a throw-away instance (SQLite + embedded Redis in a temp dir), seeds the demo
+data, sends a few files through the real pipeline, serves the app on 127.0.0.1 and
+photographs the pages with headless Chromium (Debian's /usr/bin/chromium).
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def build_app(tmp: Path):
+    from cryptography.fernet import Fernet
+
+    from app import create_app
+    from app.extensions import db
+    from app.redis_conn import ensure_embedded_redis
+
+    app = create_app(
+        {
+            "SECRET_KEY": "screenshots",
+            "CREDENTIAL_KEYS": Fernet.generate_key().decode(),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bm.db'}",
+            "REDIS_URL": ensure_embedded_redis(str(tmp / "redis.sock")),
+            "STORAGE_URL": f"file://{tmp / 'files'}",
+            "LOCAL_DELIVERY_ROOT": str(tmp / "outbox"),
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def seed(app) -> None:
+    """Demo data, then a few files: most delivered, one still in flight."""
+    from sqlalchemy import select
+
+    from app.models import BatchCsvIntegration, User
+    from app.services import demo, sending
+    from jobs.worker import run_burst
+
+    with app.app_context():
+        demo.seed(leads=3000)
+        manager = demo.db.session.scalar(select(User).where(User.email == "manager@demo.local"))
+        ids = list(demo.db.session.scalars(select(BatchCsvIntegration.id).order_by(BatchCsvIntegration.id)))
+        sending.batch_now(ids[:6], manager)
+        run_burst(app, in_thread=False)
+        sending.batch_now(ids[6:7], manager)  # left in flight: shows the live status badge
+
+
+def serve(app):
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def shoot(base: str, out: Path) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    shots = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", "admin@demo.local")
+        page.fill("input[name=password]", "demo-password")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/pending-batch/**")
+        for name, path in [
+            ("pending", "/v2/system/campaign-lead-batch/pending-batch/"),
+            ("sent", "/v2/system/campaign-lead-batch/sent-batches/"),
+            ("configure", "/admin/integrations/edit/?id=1"),
+        ]:
+            page.goto(base + path)
+            page.wait_for_load_state("networkidle")
+            target = out / f"{name}.png"
+            page.screenshot(path=str(target), full_page=name == "configure")
+            shots.append(target)
+        extra = [
+            ("pending-view", "/v2/system/campaign-lead-batch/pending-batch/view/1"),
+            ("credentials", "/admin/credentials/new/"),
+            ("audit", "/admin/audit/"),
+        ]
+        for name, path in extra:
+            page.goto(base + path)
+            page.wait_for_load_state("networkidle")
+            target = out / f"{name}.png"
+            page.screenshot(path=str(target))
+            shots.append(target)
+        browser.close()
+    return shots
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bm-shots-", dir="/tmp") as tmp:
+        app = build_app(Path(tmp))
+        seed(app)
+        server, base = serve(app)
+        try:
+            for path in shoot(base, Path(args.out)):
+                print(path)
+        finally:
+            server.shutdown()
+            from redis import Redis
+
+            Redis.from_url(app.config["REDIS_URL"]).shutdown(nosave=True)
+
+
+if __name__ == "__main__":
+    main()
