@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import paramiko
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from app.errors import DeliveryError
 from app.services.transports.base import (
@@ -58,17 +61,40 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
-    """A paramiko key from PEM / OpenSSH private key text; ValueError with a clear reason."""
-    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return key_class.from_private_key(io.StringIO(text), password=passphrase)
-        except paramiko.PasswordRequiredException:
+    """A paramiko key from PEM / OpenSSH private key text; ValueError with a clear reason.
+
+    cryptography parses (and decrypts) the key, then it is handed to paramiko in the
+    unencrypted format paramiko reads best for its type.
+    """
+    data = text.strip().encode() + b"\n"
+    password = passphrase.encode() if passphrase else None
+    try:
+        loaded = _parse_private_key(data, password)
+    except TypeError as exc:
+        if password is not None and "not encrypted" in str(exc):
+            loaded = _parse_private_key(data, None)
+        else:
             raise ValueError("the private key is encrypted: give its passphrase") from None
-        except (paramiko.SSHException, ValueError, TypeError, IndexError) as exc:
-            if "passphrase" in str(exc).lower() or "password" in str(exc).lower():
-                raise ValueError("the private key could not be decrypted: wrong passphrase?") from None
-            continue
-    raise ValueError("not an SSH private key in PEM or OpenSSH format (ed25519, ecdsa or rsa)")
+    except (ValueError, UnsupportedAlgorithm):
+        if password is not None:
+            raise ValueError("the private key could not be decrypted: wrong passphrase?") from None
+        raise ValueError("not an SSH private key in PEM or OpenSSH format (ed25519, ecdsa or rsa)") from None
+    if isinstance(loaded, ed25519.Ed25519PrivateKey):
+        key_class, fmt = paramiko.Ed25519Key, serialization.PrivateFormat.OpenSSH
+    elif isinstance(loaded, ec.EllipticCurvePrivateKey):
+        key_class, fmt = paramiko.ECDSAKey, serialization.PrivateFormat.TraditionalOpenSSL
+    elif isinstance(loaded, rsa.RSAPrivateKey):
+        key_class, fmt = paramiko.RSAKey, serialization.PrivateFormat.TraditionalOpenSSL
+    else:
+        raise ValueError("unsupported key type: use ed25519, ecdsa or rsa")
+    plain = loaded.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+    return key_class.from_private_key(io.StringIO(plain))
+
+
+def _parse_private_key(data: bytes, password: bytes | None):
+    if b"OPENSSH PRIVATE KEY" in data:
+        return serialization.load_ssh_private_key(data, password=password)
+    return serialization.load_pem_private_key(data, password=password)
 
 
 class SftpTransport(Transport):
