@@ -71,6 +71,7 @@ class FtpServer:
         authorizer = DummyAuthorizer()
         authorizer.add_user(self.username, self.password, str(self.root), perm="elradfmwMT")
         attrs: dict = {"authorizer": authorizer, "banner": "batch-manager test FTP", "timeout": 30}
+        attrs["auth_failed_timeout"] = 0.05  # answer a bad login at once (default: 3 s)
         if self.refuse_overwrite:
             attrs["abstracted_fs"] = _NoOverwriteFS
         if self.tls:
