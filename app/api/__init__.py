@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, jsonify, request
 from flask_smorest import Api as SmorestApi
+from werkzeug.exceptions import MethodNotAllowed
 
 from app.api import schemas
 
@@ -51,3 +52,15 @@ def init_app(app: Flask) -> None:
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.extensions["api_v4"] = api
+    app.register_error_handler(MethodNotAllowed, _method_not_allowed)
+
+
+def _method_not_allowed(exc: MethodNotAllowed):
+    """405 in the API's shape, keeping the Allow header (RFC 9110) the generic handler drops."""
+    if not request.path.startswith("/api/"):
+        return exc
+    response = jsonify(error={"code": "method_not_allowed", "message": exc.description})
+    response.status_code = 405
+    if exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response

@@ -15,6 +15,7 @@ from app.api.core import (
     owned,
     rate_limit_key,
     require,
+    roles,
 )
 from app.errors import Conflict
 from app.extensions import limiter
@@ -79,11 +80,12 @@ def _leads(preview, args):
 
 @blp.route("/batch-manager-batch-now", methods=["POST"])
 @limiter.limit(batch_now_limit, key_func=rate_limit_key, methods=["POST"])
+@roles("manager")
 @blp.arguments(s.BatchNowBody)
 @blp.response(202, s.envelope(s.Outcome, "BatchNowResult", many=True, meta=None))
 def batch_now(body):
     """Send these integrations' pending leads now (all ids checked first; nothing sent if any is bad)."""
-    user = require("manager")
+    user = current_user()
     outcomes = sending.batch_now(body["integrationIds"], user)
     return jsonify(data=[o.to_dict() for o in outcomes]), 202
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, current_user, listing, require
+from app.api.core import ApiBlueprint, created, current_user, listing, roles
 from app.services import catalog, credentials
 
 blp = ApiBlueprint("catalog", __name__, url_prefix="/api/v4", description="Advertisers, campaigns and credentials")
@@ -22,11 +22,12 @@ def advertisers(args):
 
 
 @blp.route("/advertisers", methods=["POST"])
+@roles("admin")
 @blp.arguments(s.AdvertiserBody)
 @blp.response(201, s.envelope(s.AdvertiserOut, "AdvertiserCreated"))
 def create_advertiser(body):
     """Create an advertiser (admin)."""
-    user = require("admin")
+    user = current_user()
     return created(catalog.advertiser_row(catalog.create_advertiser(user.enterprise_id, body["name"], user)))
 
 
@@ -47,11 +48,12 @@ def campaigns(args):
 
 
 @blp.route("/campaigns", methods=["POST"])
+@roles("admin")
 @blp.arguments(s.CampaignBody)
 @blp.response(201, s.envelope(s.CampaignOut, "CampaignCreated"))
 def create_campaign(body):
     """Create a campaign under one of the enterprise's advertisers (admin)."""
-    user = require("admin")
+    user = current_user()
     return created(catalog.campaign_row(catalog.create_campaign(user.enterprise_id, body, user)))
 
 
@@ -64,10 +66,11 @@ def list_credentials(args):
 
 
 @blp.route("/credentials", methods=["POST"])
+@roles("admin")
 @blp.arguments(s.CredentialBody)
 @blp.response(201, s.envelope(s.CredentialOut, "CredentialCreated"))
 def create_credential(body):
     """Store a secret, encrypted; it is never shown again (admin)."""
-    user = require("admin")
+    user = current_user()
     credential = credentials.create_credential(user.enterprise_id, body["name"], body["kind"], body["secret"], user)
     return created(catalog.credential_row(credential))

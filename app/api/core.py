@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from typing import Any, TypeVar
@@ -72,7 +73,10 @@ def too_many_requests(exc: RateLimitExceeded) -> Response:
 def authenticate() -> Response | None:
     """Blueprint before_request: a valid bearer token, or 401. Preflights pass without one."""
     if request.method == "OPTIONS":
-        # flask-cors adds the CORS headers (for allowed origins only) after this.
+        # flask-cors adds the CORS headers (for allowed origins only) after this. It would
+        # answer a Private Network Access probe with "...-Allow-Private-Network: false";
+        # we send no such header at all, so hide the probe from it.
+        request.environ.pop("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK", None)
         return Response(status=204)
     header = request.headers.get("Authorization", "")
     scheme, _, raw = header.partition(" ")
@@ -101,6 +105,20 @@ def require(role: str) -> User:
     if not user.has_role(role):
         raise Forbidden(f"this needs the {role} role or higher")
     return user
+
+
+def roles(minimum: str):
+    """View decorator: check the caller's role before the body is even parsed."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            require(minimum)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def owned(model: type[T], object_id: int) -> T:

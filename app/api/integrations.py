@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, current_user, listing, owned, require
+from app.api.core import ApiBlueprint, created, current_user, listing, owned, require, roles
 from app.models import BatchCsvIntegration
 from app.services import catalog, integrations
 
@@ -31,11 +31,12 @@ def list_integrations(args):
 
 
 @blp.route("/batch-integrations", methods=["POST"])
+@roles("admin")
 @blp.arguments(s.IntegrationBody)
 @blp.response(201, s.envelope(s.IntegrationOut, "IntegrationCreated"))
 def create(body):
     """Create an integration (admin); every setting is validated, errors keyed by field path."""
-    user = require("admin")
+    user = current_user()
     return created(integrations.serialise_integration(integrations.create_integration(user.enterprise_id, body, user)))
 
 
@@ -47,11 +48,12 @@ def read(integration_id):
 
 
 @blp.route("/batch-integrations/<int:integration_id>", methods=["PATCH"])
+@roles("admin")
 @blp.arguments(s.IntegrationPatchBody(partial=True))
 @blp.response(200, s.envelope(s.IntegrationOut, "IntegrationUpdated"))
 def update(body, integration_id):
     """Change some settings (admin): given keys replace, the rest stay."""
-    user = require("admin")
+    user = current_user()
     integration = owned(BatchCsvIntegration, integration_id)
     return jsonify(data=integrations.serialise_integration(integrations.update_integration(integration, body, user)))
 
