@@ -1,0 +1,220 @@
+"""Permission matrix: every admin page and action x every role x own / other enterprise x anonymous.
+
+Expected: anonymous -> 302 to the login page; a role below the page's -> 403; the
+right role on its own enterprise's object -> the page's normal answer; the right role
+on another enterprise's object -> 404 (its existence is never revealed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from app.extensions import db
+from app.models import SentBatch
+from tests.admin_support import PENDING, SENT, login, populate
+
+RANK = {"anonymous": -1, "viewer": 0, "manager": 1, "admin": 2}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str  # may hold {integration} {batch} {credential} {token} {user}
+    role: str  # lowest role allowed
+    ok: int  # status for an allowed role on its own objects
+    scoped: bool = True  # another enterprise's object in the path -> 404
+    data: tuple = ()
+
+    def url(self, objects) -> str:
+        return self.path.format(**vars(objects))
+
+
+CASES = [
+    # Pages (GET)
+    Case("admin index", "GET", "/admin/", "viewer", 302, scoped=False),
+    Case("pending list", "GET", PENDING + "/", "viewer", 200, scoped=False),
+    Case("pending leads", "GET", PENDING + "/view/{integration}", "viewer", 200),
+    Case("sent list", "GET", SENT + "/", "viewer", 200, scoped=False),
+    Case("sent leads", "GET", SENT + "/view/{batch}", "viewer", 200),
+    Case("download", "GET", SENT + "/download/{batch}", "manager", 200),
+    Case("status json", "GET", SENT + "/status.json?ids={batch}", "viewer", 200, scoped=False),
+    Case("integrations list", "GET", "/admin/integrations/", "viewer", 200, scoped=False),
+    Case("integration new", "GET", "/admin/integrations/new/", "admin", 200, scoped=False),
+    Case("configure", "GET", "/admin/integrations/edit/?id={integration}", "admin", 200),
+    Case(
+        "schedule preview",
+        "GET",
+        "/admin/integrations/schedule-preview?cron=0+6+*+*+*&timezone=UTC",
+        "viewer",
+        200,
+        scoped=False,
+    ),
+    Case("credentials list", "GET", "/admin/credentials/", "admin", 200, scoped=False),
+    Case("credential new", "GET", "/admin/credentials/new/", "admin", 200, scoped=False),
+    Case("credential replace", "GET", "/admin/credentials/edit/?id={credential}", "admin", 200),
+    Case("users list", "GET", "/admin/users/", "admin", 200, scoped=False),
+    Case("user new", "GET", "/admin/users/new/", "admin", 200, scoped=False),
+    Case("user edit", "GET", "/admin/users/edit/?id={user}", "admin", 200),
+    Case("tokens list", "GET", "/admin/api-tokens/", "admin", 200, scoped=False),
+    Case("token new", "GET", "/admin/api-tokens/new/", "admin", 200, scoped=False),
+    Case("audit log", "GET", "/admin/audit/", "admin", 200, scoped=False),
+    Case("rq dashboard", "GET", "/admin/rq/", "admin", 200, scoped=False),
+    # Actions (POST)
+    Case("batch now row", "POST", PENDING + "/batch-now/{integration}", "manager", 302),
+    # The bulk action validates all ids first: another enterprise's id is refused with a
+    # message (302 back to the list) and nothing is sent; checked in test_admin_actions.
+    Case(
+        "batch now bulk",
+        "POST",
+        PENDING + "/action/",
+        "manager",
+        302,
+        False,
+        (("action", "batch_now"), ("rowid", "{integration}")),
+    ),
+    Case("save columns", "POST", PENDING + "/columns", "viewer", 302, False, (("columns", "label"),)),
+    Case("retry", "POST", SENT + "/retry/{batch}", "manager", 302),
+    Case("resend", "POST", SENT + "/resend/{batch}", "manager", 302),
+    Case("integration create", "POST", "/admin/integrations/new/", "admin", 200, False, (("label", ""),)),
+    Case(
+        "integration save", "POST", "/admin/integrations/edit/?id={integration}", "admin", 200, True, (("label", ""),)
+    ),
+    Case(
+        "test connection",
+        "POST",
+        "/admin/integrations/test-connection",
+        "admin",
+        200,
+        False,
+        (("delivery_method", "local"),),
+    ),
+    Case(
+        "credential create",
+        "POST",
+        "/admin/credentials/new/",
+        "admin",
+        302,
+        False,
+        (("name", "matrix cred {user}"), ("kind", "password"), ("password", "another-secret")),
+    ),
+    Case(
+        "credential replace save",
+        "POST",
+        "/admin/credentials/edit/?id={credential}",
+        "admin",
+        302,
+        True,
+        (("password", "new-secret-1"),),
+    ),
+    Case(
+        "user create",
+        "POST",
+        "/admin/users/new/",
+        "admin",
+        302,
+        False,
+        (("email", "new-person-{user}@example.com"), ("role", "viewer"), ("password", "long-enough-pw")),
+    ),
+    Case(
+        "user save", "POST", "/admin/users/edit/?id={user}", "admin", 302, True, (("role", "viewer"), ("active", "y"))
+    ),
+    Case(
+        "token create",
+        "POST",
+        "/admin/api-tokens/new/",
+        "admin",
+        200,
+        False,
+        (("user_id", "{user}"), ("name", "matrix")),
+    ),
+    Case("token revoke", "POST", "/admin/api-tokens/revoke/{token}", "admin", 302),
+    Case("logout", "POST", "/logout", "viewer", 302, scoped=False),
+]
+
+
+def expected(case: Case, role: str, target: str) -> int:
+    if role == "anonymous":
+        return 302
+    if RANK[role] < RANK[case.role]:
+        return 403
+    if target == "other" and case.scoped:
+        return 404
+    return case.ok
+
+
+@pytest.fixture
+def objects(app, world):
+    app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own test (test_admin_csrf.py)
+    return populate(world)
+
+
+@pytest.mark.parametrize("role", ["anonymous", "viewer", "manager", "admin"])
+def test_permission_matrix(app, client, world, objects, role):
+    if role != "anonymous":
+        login(client, world.a.users[role])
+    wrong = []
+    for target in ("own", "other"):
+        ids = objects["a"] if target == "own" else objects["b"]
+        for case in CASES:
+            if case.name == "logout":
+                continue
+            url = case.url(ids)
+            if case.method == "GET":
+                response = client.get(url)
+            else:
+                data = MultiDict([(k, v.format(**vars(ids))) for k, v in case.data])
+                response = client.post(url, data=data)
+            want = expected(case, role, target)
+            if response.status_code != want:
+                wrong.append(
+                    f"{case.name} {target} as {role}: {case.method} {url} -> {response.status_code}, want {want}"
+                )
+            elif role == "anonymous":
+                assert urlsplit(response.location).path == "/login", case.name
+    assert not wrong, "\n".join(wrong)
+    logout = client.post("/logout")
+    assert (logout.status_code, urlsplit(logout.location).path) == (302, "/login")
+
+
+def test_other_enterprise_is_never_sent_or_changed(app, client, world, objects):
+    """The 302s of the cross-enterprise actions changed nothing of enterprise B."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    login(client, world.a.users["admin"])
+    b = objects["b"]
+    before = db.session.scalars(select(SentBatch.id).where(SentBatch.enterprise_id == world.b.enterprise.id)).all()
+    client.post(PENDING + "/action/", data={"action": "batch_now", "rowid": str(b.integration)})
+    client.post(PENDING + "/batch-now/" + str(b.integration))
+    client.post(SENT + f"/resend/{b.batch}")
+    db.session.expire_all()
+    after = db.session.scalars(select(SentBatch.id).where(SentBatch.enterprise_id == world.b.enterprise.id)).all()
+    assert after == before
+    status = client.get(SENT + f"/status.json?ids={b.batch}").get_json()
+    assert status == {"data": {}}
+
+
+def test_lists_never_show_another_enterprise(app, client, world, objects):
+    app.config["WTF_CSRF_ENABLED"] = False
+    login(client, world.a.users["admin"])
+    b_texts = [world.b.integration.label, world.b.campaign.name, world.b.advertiser.name, world.b.users["viewer"].email]
+    for path in (
+        PENDING + "/",
+        SENT + "/",
+        "/admin/integrations/",
+        "/admin/users/",
+        "/admin/api-tokens/",
+        "/admin/audit/",
+        "/admin/credentials/",
+    ):
+        page = client.get(path).get_data(as_text=True)
+        assert client.get(path).status_code == 200
+        for text in b_texts + ["b sftp password"]:
+            assert text not in page, f"{text!r} of enterprise B shown on {path}"
+    configure = client.get(f"/admin/integrations/edit/?id={objects['a'].integration}").get_data(as_text=True)
+    assert "b sftp password" not in configure  # the credential select offers own credentials only
+    assert world.b.campaign.name not in configure
