@@ -8,7 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, BatchCsvIntegration, Credential, SentBatch, TablePreference, User
-from tests.admin_support import PENDING, SENT, csrf_token, login, populate
+from tests.admin_support import PENDING, csrf_token, login, populate
 from tests.test_admin_permissions import CASES
 
 POSTS = [c for c in CASES if c.method == "POST"]

@@ -213,7 +213,7 @@ def test_lists_never_show_another_enterprise(app, client, world, objects):
     ):
         page = client.get(path).get_data(as_text=True)
         assert client.get(path).status_code == 200
-        for text in b_texts + ["b sftp password"]:
+        for text in [*b_texts, "b sftp password"]:
             assert text not in page, f"{text!r} of enterprise B shown on {path}"
     configure = client.get(f"/admin/integrations/edit/?id={objects['a'].integration}").get_data(as_text=True)
     assert "b sftp password" not in configure  # the credential select offers own credentials only
