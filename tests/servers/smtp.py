@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import warnings
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -24,7 +25,8 @@ class Received:
         return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
 
     def attachments(self) -> dict[str, bytes]:
-        return {part.get_filename(): part.get_content() for part in self.message.iter_attachments()}
+        """Attachments by file name, as the bytes that went over the wire (base64 decoded)."""
+        return {part.get_filename(): part.get_payload(decode=True) for part in self.message.iter_attachments()}
 
 
 class _Collector:
@@ -34,6 +36,15 @@ class _Collector:
     async def handle_DATA(self, server, session, envelope) -> str:
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 Message accepted"
+
+
+class _Controller(Controller):
+    def factory(self):
+        # Login over implicit TLS needs auth_require_tls=False (aiosmtpd only counts STARTTLS
+        # as TLS), which makes aiosmtpd warn on every connection; warnings are errors here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return super().factory()
 
 
 class SmtpServer:
@@ -79,12 +90,16 @@ class SmtpServer:
     def start(self) -> None:
         kwargs: dict = {}
         if self.username:
-            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=False)
+            kwargs.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=self.security == "starttls",
+            )
         if self.security == "ssl":
             kwargs["ssl_context"] = self.cert.server_context()
         elif self.security == "starttls":
             kwargs.update(tls_context=self.cert.server_context(), require_starttls=True)
-        self._controller = Controller(self._collector, hostname=self.host, port=self.port, **kwargs)
+        self._controller = _Controller(self._collector, hostname=self.host, port=self.port, **kwargs)
         self._controller.start()
 
     def stop(self) -> None:

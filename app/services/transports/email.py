@@ -148,6 +148,16 @@ def render_subject(template: str, source: DeliverySource) -> str:
     return " ".join(subject.split())[:250]
 
 
+def attachment_type(file_name: str) -> str:
+    """The MIME type of an attached file; compressed files are never labelled as text."""
+    kind, encoding = mimetypes.guess_type(file_name)
+    if encoding == "gzip":
+        return "application/gzip"
+    if encoding is not None or kind is None:
+        return "application/octet-stream"
+    return kind
+
+
 class EmailTransport(Transport):
     method = "email"
     label = "E-mail"
@@ -214,7 +224,7 @@ class EmailTransport(Transport):
             message.set_content(f"Attached: {facts}\n")
             with source.open() as fh:
                 data = fh.read()
-            maintype, subtype = (mimetypes.guess_type(source.file_name)[0] or "application/octet-stream").split("/")
+            maintype, subtype = attachment_type(source.file_name).split("/")
             message.add_attachment(data, maintype=maintype, subtype=subtype, filename=source.file_name)
         else:
             from app.services import download_links
