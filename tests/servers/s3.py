@@ -51,7 +51,9 @@ class MotoS3Server:
     def set_auth(self, enabled: bool) -> None:
         body = b"0" if enabled else b"inf"
         url = f"{self.endpoint_url}/moto-api/reset-auth"
-        request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback test server
+        # text/plain: a form content type would make moto read an empty body.
+        headers = {"Content-Type": "text/plain"}
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - loopback
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             json.loads(response.read())
 
