@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import abort, flash, g, get_template_attribute, has_request_context, redirect, request, url_for
+from flask import abort, flash, get_template_attribute, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.template import BaseListRowAction
@@ -89,9 +89,9 @@ class CappedCount:
     .scalar(); each call is forwarded to the real query and the result wrapped again.
     """
 
-    def __init__(self, query: Any, cap: int = COUNT_CAP) -> None:
+    def __init__(self, query: Any, cap: int | None = None) -> None:
         self._query = query
-        self._cap = cap
+        self._cap = COUNT_CAP if cap is None else cap
 
     def __getattr__(self, name: str):
         attr = getattr(self._query, name)
@@ -138,6 +138,7 @@ class TenantModelView(SecuredMixin, ModelView):
     can_export = False  # Flask-Admin's export loads every row into memory
     can_view_details = False
     can_set_page_size = True
+    named_filter_urls = True  # ?flt0_label_contains=… reads better than ?flt0_4=…
     page_size = PAGE_SIZES[0]
     page_size_options = PAGE_SIZES
     list_template = "admin/bm/list.html"
@@ -162,8 +163,9 @@ class TenantModelView(SecuredMixin, ModelView):
         return list(self.__dict__.get("_offered_columns", []))
 
     def chosen_columns(self) -> list[str]:
-        """The current user's column names (cached on flask.g for this request)."""
-        cache = g.setdefault("_bm_columns", {})
+        """The current user's column names (cached for this request only)."""
+        # On the request, not on flask.g: an app context can outlive one request.
+        cache = request.environ.setdefault("bm.columns", {})
         if self.table_name not in cache:
             cache[self.table_name] = preferences.get_columns(
                 current_user.id, self.table_name, [c[0] for c in self.offered_columns()], self.default_columns
