@@ -121,6 +121,13 @@ class Transport(ABC):
                 transient=False,
             )
 
+    def settings_for_delivery(self, settings: dict) -> dict:
+        """Validated settings at send time; stored settings that became invalid fail the batch clearly."""
+        try:
+            return self.validate_settings(settings)
+        except ValidationError as exc:
+            raise DeliveryError(describe_validation(exc), transient=False) from None
+
     def run_test(self, attempt: Callable[[], str], settings: dict, secret: Secret | None) -> ConnectionResult:
         """Validate, then run `attempt`; its DeliveryError becomes a not-ok result."""
         try:
@@ -128,14 +135,19 @@ class Transport(ABC):
             self.check_secret(secret)
             return ConnectionResult(True, attempt())
         except ValidationError as exc:
-            details = exc.details if isinstance(exc.details, dict) else {}
-            problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in details.items())
-            return ConnectionResult(False, f"{exc.message}: {problems}" if problems else exc.message)
+            return ConnectionResult(False, describe_validation(exc))
         except DeliveryError as exc:
             return ConnectionResult(False, exc.message)
 
 
 # --- settings validation -----------------------------------------------------------------
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """One line: the message and each offending field."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in details.items())
+    return f"{exc.message}: {problems}" if problems else exc.message
 
 
 class SettingsErrors:

@@ -191,7 +191,7 @@ class EmailTransport(Transport):
         return clean
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
-        settings = self.validate_settings(settings)
+        settings = self.settings_for_delivery(settings)
         server = parse_smtp_url(current_app.config.get("SMTP_URL", ""))
         message = self.build_message(source, settings)
         with _smtp(server) as smtp:

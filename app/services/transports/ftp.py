@@ -48,7 +48,7 @@ class FtpTransport(Transport):
             super().check_secret(secret)
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
-        settings = self.validate_settings(settings)
+        settings = self.settings_for_delivery(settings)
         self.check_secret(secret)
         final = join_remote(settings["remoteDir"], source.file_name)
         partial = join_remote(settings["remoteDir"], temp_name(source.file_name, source.batch_id))

@@ -60,7 +60,7 @@ class LocalTransport(Transport):
         return {"directory": directory}
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
-        settings = self.validate_settings(settings)
+        settings = self.settings_for_delivery(settings)
         if "/" in source.file_name or "\\" in source.file_name or source.file_name in ("", ".", ".."):
             raise DeliveryError(f"not a plain file name: {source.file_name!r}", transient=False)
         target_dir = self._prepare(settings["directory"])
@@ -98,13 +98,13 @@ class LocalTransport(Transport):
         """Create the directory, then check again: a symlink could have appeared since validation."""
         try:
             target_dir = resolve_directory(directory)
-            target_dir.mkdir(parents=True, exist_ok=True)
-            target_dir = resolve_directory(directory)
+            try:
+                target_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _os_error(exc, target_dir) from None
+            return resolve_directory(directory)
         except ValueError:
             raise DeliveryError("local delivery directory is outside the allowed root", transient=False) from None
-        except OSError as exc:
-            raise _os_error(exc, Path(directory)) from None
-        return target_dir
 
 
 def _os_error(exc: OSError, directory: Path) -> DeliveryError:

@@ -52,7 +52,7 @@ class S3Transport(Transport):
         return {"bucket": bucket, "prefix": prefix, "endpointUrl": endpoint, "region": region}
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
-        settings = self.validate_settings(settings)
+        settings = self.settings_for_delivery(settings)
         self.check_secret(secret)
         path = _object_path(settings, source.file_name)
         where = _where(settings)

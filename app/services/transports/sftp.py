@@ -119,7 +119,7 @@ class SftpTransport(Transport):
         return {"host": host, "port": port, "username": username, "remoteDir": remote_dir, "hostKey": host_key}
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
-        settings = self.validate_settings(settings)
+        settings = self.settings_for_delivery(settings)
         self.check_secret(secret)
         where = f"{settings['host']}:{settings['port']}"
         final = join_remote(settings["remoteDir"], source.file_name)
