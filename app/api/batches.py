@@ -141,6 +141,15 @@ def retry(batch_id):
     return jsonify(data=lists.sent_detail(sending.retry_batch(batch_id, user))), 202
 
 
+@blp.route("/campaign-lead-batches/<int:batch_id>/requeue", methods=["POST"])
+@blp.response(200, s.envelope(s.RequeueResult, "RequeueResult"))
+def requeue(batch_id):
+    """Return a failed batch's leads to pending, the only way back (audited)."""
+    user = require("manager")
+    owned(SentBatch, batch_id)
+    return jsonify(data={"requeued": sending.requeue_batch(batch_id, user)})
+
+
 @blp.route("/campaign-lead-batches/<int:batch_id>/download", methods=["GET"])
 @blp.doc(
     responses={
@@ -160,16 +169,23 @@ def download(batch_id):
         raise Conflict(f"batch {batch.id} has no stored file yet (status {batch.status})")
     name = batch.file_name or f"batch-{batch.id}"
     mimetype = next((m for ext, m in MIME_TYPES.items() if name.lower().endswith(ext)), "application/octet-stream")
+    store = get_store()
+    # werkzeug only knows a file object's size for real paths; the store may be S3, so give
+    # it the size and let make_conditional answer Range and If-None-Match.
+    size = batch.size_bytes if batch.size_bytes is not None else store.size(batch.storage_key)
     response = send_file(
-        get_store().open(batch.storage_key),
+        store.open(batch.storage_key),
         mimetype=mimetype,
         as_attachment=True,
         download_name=name,
-        conditional=True,
-        etag=batch.sha256,
-        last_modified=batch.stored_at,
+        conditional=False,
+        etag=False,
         max_age=0,
     )
+    response.content_length = size
+    response.set_etag(batch.sha256)
+    response.last_modified = batch.stored_at
+    response = response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
     response.headers["Content-Disposition"] = content_disposition(name)
     if response.status_code in (200, 206):
         audit.record(

@@ -367,6 +367,10 @@ class IntakeResultOut(Schema):
     queued = fields.Integer(required=True)
 
 
+class RequeueResult(Schema):
+    requeued = fields.Integer(required=True, metadata={"description": "leads returned to pending"})
+
+
 class ConnectionResultOut(Schema):
     ok = fields.Boolean(required=True)
     message = fields.String(required=True)
