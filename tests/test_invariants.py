@@ -1,0 +1,141 @@
+"""Trying to break invariants 1 and 5 with concurrent senders while leads keep arriving."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch, User
+from app.services import sending
+from app.services.intake import ingest_leads
+from tests.engine_support import counter, csv_rows, delivered_files, drain, pending_count, stored_bytes
+
+
+def _run_concurrently(app, workers: list) -> list[BaseException]:
+    """Start every callable in its own thread with its own app context (own DB session)."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(workers))
+
+    def wrap(fn):
+        def run():
+            with app.app_context():
+                try:
+                    barrier.wait()
+                    fn()
+                except BaseException as exc:  # reported by the test
+                    errors.append(exc)
+                finally:
+                    db.session.remove()
+
+        return run
+
+    threads = [threading.Thread(target=wrap(fn)) for fn in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return errors
+
+
+def _check_exactly_once(integration_id: int, expected_leads: int) -> None:
+    """Every queued lead is in exactly one file or still pending; counters match reality."""
+    db.session.expire_all()
+    for batch in db.session.scalars(select(SentBatch).where(SentBatch.integration_id == integration_id)):
+        attached = db.session.scalar(select(func.count()).where(QueueEntry.sent_batch_id == batch.id))
+        assert attached == batch.lead_count, f"batch {batch.id} claims {batch.lead_count}, holds {attached}"
+    entries = db.session.scalar(select(func.count()).where(QueueEntry.integration_id == integration_id))
+    assert entries == expected_leads
+    assert counter(integration_id) == pending_count(integration_id)
+
+
+def _scenario(app, world, *, senders: int, rounds: int, chunks: int, max_per_file: int | None) -> None:
+    integ = world.a.integration
+    integ.max_leads_per_file = max_per_file
+    db.session.commit()
+    campaign_id, integration_id = world.a.campaign.id, integ.id
+    manager_id = world.a.users["manager"].id
+    outcomes: list[sending.BatchNowOutcome] = []
+
+    def ingest():
+        campaign = db.session.get(Campaign, campaign_id)
+        for c in range(chunks):
+            leads = [
+                {"externalId": f"c{c}-{i}", "status": "valid", "fields": {"email": f"{c}-{i}@x"}} for i in range(25)
+            ]
+            ingest_leads(campaign, leads)
+
+    def sender(kind: str, seed: int):
+        def run():
+            rng = random.Random(seed)
+            user = db.session.get(User, manager_id)
+            for _ in range(rounds):
+                if kind == "batch_now":
+                    outcomes.extend(sending.batch_now([integration_id], user))
+                else:
+                    outcomes.extend(sending.send_integration(integration_id, "schedule"))
+                if rng.random() < 0.3:
+                    db.session.expire_all()
+
+        return run
+
+    kinds = ["batch_now", "schedule"] * (senders // 2)
+    errors = _run_concurrently(app, [ingest] + [sender(k, n) for n, k in enumerate(kinds)])
+    assert errors == []
+
+    total = chunks * 25
+    _check_exactly_once(integration_id, total)
+    # Invariant 5: no worker ran, so the first Batch now send is still in flight and every
+    # later Batch now got an in-flight send back instead of starting a second one.
+    batch_now_files = db.session.scalar(
+        select(func.count()).where(SentBatch.integration_id == integration_id, SentBatch.trigger == "batch_now")
+    )
+    per_call = max(1, -(-total // max_per_file)) if max_per_file else 1
+    assert batch_now_files <= per_call
+    known = set(db.session.scalars(select(SentBatch.id)))
+    assert all(o.batch_id in known for o in outcomes if o.status == "in_flight")
+
+    # Send what is left, run every job, then read every delivered file.
+    sending.send_integration(integration_id, "schedule")
+    drain()
+    _check_exactly_once(integration_id, total)
+    assert pending_count(integration_id) == 0
+    sent = db.session.scalars(select(SentBatch).where(SentBatch.integration_id == integration_id)).all()
+    assert all(b.status == "delivered" for b in sent)
+    seen: list[int] = []
+    for batch in sent:
+        seen += [int(row[0]) for row in csv_rows(stored_bytes(batch))[1:]]
+    lead_ids = db.session.scalars(select(Lead.id).where(Lead.campaign_id == campaign_id)).all()
+    assert sorted(seen) == sorted(lead_ids)  # every lead in exactly one file
+    directory = db.session.get(BatchCsvIntegration, integration_id).delivery["directory"]
+    assert len(delivered_files(directory)) == len([b for b in sent if b.lead_count or b.row_count == 0])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("max_per_file", [None, 7])
+def test_eight_concurrent_senders_while_leads_arrive_postgres(app, world, max_per_file):
+    _scenario(app, world, senders=8, rounds=6, chunks=12, max_per_file=max_per_file)
+
+
+def test_concurrent_senders_while_leads_arrive_sqlite_or_postgres(app, world):
+    _scenario(app, world, senders=4, rounds=4, chunks=6, max_per_file=None)
+
+
+def test_concurrent_batch_now_on_one_integration_starts_one_send(app, world):
+    from tests import factories
+
+    factories.leads(world.a.campaign, 30)
+    integration_id, manager_id = world.a.integration.id, world.a.users["manager"].id
+    outcomes: list[sending.BatchNowOutcome] = []
+
+    def press():
+        outcomes.extend(sending.batch_now([integration_id], db.session.get(User, manager_id)))
+
+    assert _run_concurrently(app, [press] * 6) == []
+    queued = [o for o in outcomes if o.status == "queued"]
+    assert len(queued) == 1 and queued[0].lead_count == 30
+    assert {o.batch_id for o in outcomes} == {queued[0].batch_id}
+    assert all(o.lead_count == 30 for o in outcomes)
