@@ -224,8 +224,8 @@ def generated(n: int):
         )
 
 
-@pytest.mark.parametrize(("compression", "count"), [("none", 200_000), ("zip", 50_000)])
-def test_memory_stays_flat_for_200k_records(compression, count):
+@pytest.mark.parametrize(("compression", "count"), [("none", 120_000), ("zip", 40_000)])
+def test_memory_stays_flat_whatever_the_size(compression, count):
     import tracemalloc
 
     sink = CountingSink()
@@ -237,21 +237,23 @@ def test_memory_stays_flat_for_200k_records(compression, count):
         tracemalloc.stop()
     assert rows == count
     if compression == "none":
-        assert sink.size > 20 * 1024 * 1024  # the file is bigger than the memory allowed
-    assert peak < 20 * 1024 * 1024, f"peak {peak} bytes"
+        assert sink.size > 12 * 1024 * 1024  # the file is bigger than the memory allowed
+    assert peak < 6 * 1024 * 1024, f"peak {peak} bytes"
     print(f"{compression}: {count} rows, {sink.size} bytes out, peak {peak} bytes traced")
 
 
 @pytest.mark.slow
 def test_xlsx_memory_stays_flat():
+    # openpyxl's write-only mode streams rows to a temp file; then the archive is
+    # copied in fixed-size chunks. (Pure-Python XML under tracemalloc is slow: 12k rows.)
     import tracemalloc
 
     sink = CountingSink()
     tracemalloc.start()
     try:
-        rows = write_file(generated(50_000), MEMORY_MAPPING, FileSettings(format="xlsx"), sink)
+        rows = write_file(generated(12_000), MEMORY_MAPPING, FileSettings(format="xlsx"), sink)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert rows == 50_000
-    assert peak < 20 * 1024 * 1024
+    assert rows == 12_000
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"

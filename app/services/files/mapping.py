@@ -30,6 +30,7 @@ METADATA_SOURCES = (
     "advertiser.name",
 )
 _METADATA_PREFIXES = ("lead.", "campaign.", "advertiser.")
+_INJECTION_FIRST = frozenset(INJECTION_PREFIXES)
 
 Cell = str | int | float
 
@@ -108,45 +109,64 @@ def cell(value: Any) -> Cell:
     Numbers stay numbers so `quoting: nonnumeric` and xlsx can tell them apart;
     "-5" as a real number is no formula, so only text is neutralised.
     """
+    kind = type(value)
+    if kind is str:  # the common case first: this runs once per cell of every file
+        return "'" + value if value[:1] in _INJECTION_FIRST else value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int):
+    if kind is int:
         return value
-    if isinstance(value, float):
+    if kind is float:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
         return neutralise(value)
     if isinstance(value, datetime):
         return format_datetime(value)
     # JSON fields hold only scalars when ingested; anything else is shown as JSON.
-    return neutralise(json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+    return neutralise(json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str))
 
 
-def _getter(source: str) -> Callable[[LeadRecord], Any]:
+_ID_ATTRIBUTES = {"lead.id": "lead_id", "campaign.id": "campaign_id", "advertiser.id": "advertiser_id"}
+_TEXT_ATTRIBUTES = {
+    "lead.externalId": "external_id",
+    "lead.status": "status",
+    "campaign.name": "campaign_name",
+    "advertiser.name": "advertiser_name",
+}
+
+
+def _column(source: str) -> Callable[[LeadRecord], Cell]:
+    """One column's record -> cell function, specialised by source (rows are built a lot)."""
     if source == "lead.createdAt":
-        return lambda r: format_datetime(r.created_at)
-    attribute = {
-        "lead.id": "lead_id",
-        "lead.externalId": "external_id",
-        "lead.status": "status",
-        "campaign.id": "campaign_id",
-        "campaign.name": "campaign_name",
-        "advertiser.id": "advertiser_id",
-        "advertiser.name": "advertiser_name",
-    }.get(source)
-    if attribute is not None:
-        return attrgetter(attribute)
-    return lambda r: r.fields.get(source) if r.fields else None
+        return _created_at_column()
+    if source in _ID_ATTRIBUTES:
+        return attrgetter(_ID_ATTRIBUTES[source])
+    if source in _TEXT_ATTRIBUTES:
+        get = attrgetter(_TEXT_ATTRIBUTES[source])
+        return lambda r: cell(get(r))
+    return lambda r: cell(r.fields.get(source)) if r.fields else ""
+
+
+def _created_at_column() -> Callable[[LeadRecord], Cell]:
+    # Leads ingested together share a timestamp: format each distinct one once.
+    last: list = [None, ""]
+
+    def column(record: LeadRecord) -> Cell:
+        if record.created_at != last[0]:
+            last[0], last[1] = record.created_at, format_datetime(record.created_at)
+        return last[1]
+
+    return column
 
 
 def row_builder(mapping: Sequence[dict]) -> Callable[[LeadRecord], list[Cell]]:
     """A fast function from a record to its row of cells, compiled once per file."""
-    getters = [_getter(str(m["source"])) for m in mapping]
+    columns = [_column(str(m["source"])) for m in mapping]
 
     def build(record: LeadRecord) -> list[Cell]:
-        return [cell(get(record)) for get in getters]
+        return [column(record) for column in columns]
 
     return build
 

@@ -32,6 +32,7 @@ FLUSH_CHARS = 256 * 1024
 # Fixed times make rebuilt gzip/zip/xlsx files byte-identical.
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 FIXED_DOC_TIME = datetime(1980, 1, 1)  # openpyxl wants naive UTC
+COPY_CHUNK = 256 * 1024
 XLSX_MAX_ROWS = 1_048_576
 XLSX_MAX_CELL = 32_767
 # Control characters an xlsx (XML 1.0) cannot hold at all; they become U+FFFD.
@@ -188,4 +189,4 @@ def _repack(source: BinaryIO, out: BinaryIO) -> None:
             info = zipfile.ZipInfo(item.filename, FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             with src.open(item) as reader, dst.open(info, "w", force_zip64=item.file_size > 2**30) as writer:
-                shutil.copyfileobj(reader, writer, 1024 * 1024)
+                shutil.copyfileobj(reader, writer, COPY_CHUNK)
