@@ -6,6 +6,8 @@ Rotating keys:  1. `flask credentials generate-key`
                 4. CREDENTIAL_KEYS=<new>, restart: the old key is no longer needed.
 """
 
+import sys
+
 import click
 from flask.cli import AppGroup
 
@@ -31,9 +33,7 @@ def rotate() -> None:
     """Re-encrypt every stored credential with the newest key in CREDENTIAL_KEYS."""
     total = credentials.count_credentials()
     try:
-        with click.progressbar(
-            length=total, label="Re-encrypting credentials", file=click.get_text_stream("stderr")
-        ) as bar:
+        with click.progressbar(length=total, label="Re-encrypting credentials", file=sys.stderr) as bar:
             count = credentials.rotate_keys(on_progress=bar.update)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
