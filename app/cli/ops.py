@@ -15,8 +15,6 @@ from flask.cli import AppGroup, with_appcontext
 rq_group = AppGroup("rq", help="RQ worker and scheduler processes.")
 ops_group = AppGroup("ops", help="Scheduler tick, reconciler and sends by hand.")
 
-TICK_CRON = "* * * * *"
-
 
 @rq_group.command("worker")
 @click.argument("queues", nargs=-1)
@@ -40,16 +38,10 @@ def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: b
 @rq_group.command("cron")
 def cron() -> None:
     """Enqueue the scheduler tick every minute (RQ's CronScheduler; safe if two run)."""
-    from rq.cron import CronScheduler
-
     from app.redis_conn import get_redis
-    from jobs.queues import TICK_QUEUE
-    from jobs.tick import tick
+    from jobs.tick import build_cron_scheduler
 
-    scheduler = CronScheduler(connection=get_redis(), logging_level=current_app.config.get("LOG_LEVEL", "INFO"))
-    # ttl: a tick nobody picked up within two minutes is dropped; the next one does its work.
-    scheduler.register(tick, TICK_QUEUE, cron=TICK_CRON, job_timeout=300, result_ttl=600, ttl=120)
-    scheduler.start()
+    build_cron_scheduler(get_redis(), current_app.config.get("LOG_LEVEL", "INFO")).start()
 
 
 @ops_group.command("tick")
