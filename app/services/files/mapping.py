@@ -137,23 +137,18 @@ _TEXT_ATTRIBUTES = {
 }
 
 
-def _column(source: str) -> Callable[[LeadRecord], Cell]:
-    """One column's record -> cell function, specialised by source (rows are built a lot)."""
+def _metadata_column(source: str) -> Callable[[LeadRecord], Any]:
+    """A record -> raw value function for a metadata source."""
     if source == "lead.createdAt":
         return _created_at_column()
-    if source in _ID_ATTRIBUTES:
-        return attrgetter(_ID_ATTRIBUTES[source])
-    if source in _TEXT_ATTRIBUTES:
-        get = attrgetter(_TEXT_ATTRIBUTES[source])
-        return lambda r: cell(get(r))
-    return lambda r: cell(r.fields.get(source)) if r.fields else ""
+    return attrgetter(_ID_ATTRIBUTES.get(source) or _TEXT_ATTRIBUTES[source])
 
 
-def _created_at_column() -> Callable[[LeadRecord], Cell]:
+def _created_at_column() -> Callable[[LeadRecord], str]:
     # Leads ingested together share a timestamp: format each distinct one once.
     last: list = [None, ""]
 
-    def column(record: LeadRecord) -> Cell:
+    def column(record: LeadRecord) -> str:
         if record.created_at != last[0]:
             last[0], last[1] = record.created_at, format_datetime(record.created_at)
         return last[1]
@@ -161,12 +156,28 @@ def _created_at_column() -> Callable[[LeadRecord], Cell]:
     return column
 
 
+_NO_FIELDS: dict = {}
+
+
 def row_builder(mapping: Sequence[dict]) -> Callable[[LeadRecord], list[Cell]]:
-    """A fast function from a record to its row of cells, compiled once per file."""
-    columns = [_column(str(m["source"])) for m in mapping]
+    """A fast function from a record to its row of cells, compiled once per file.
+
+    This is the inner loop of every file: field values are fetched with the
+    dict's own get, and safe text (most cells) skips the call to `cell`.
+    """
+    plan: list[tuple[str | None, Callable[[LeadRecord], Any] | None]] = []
+    for m in mapping:
+        source = str(m["source"])
+        if source in METADATA_SOURCES:
+            plan.append((None, _metadata_column(source)))
+        else:
+            plan.append((source, None))
+    first = _INJECTION_FIRST
 
     def build(record: LeadRecord) -> list[Cell]:
-        return [column(record) for column in columns]
+        get = (record.fields or _NO_FIELDS).get
+        raw = [get(key) if key is not None else meta(record) for key, meta in plan]
+        return [v if type(v) is str and v[:1] not in first else cell(v) for v in raw]
 
     return build
 
