@@ -11,6 +11,12 @@ from tests.servers.common import make_source, sample_bytes
 ftp = get_transport("ftp")
 
 
+@pytest.fixture
+def app(delivery_app):
+    """These tests need the app's config, not database rows."""
+    return delivery_app
+
+
 def password(server) -> Secret:
     return Secret("password", server.password)
 

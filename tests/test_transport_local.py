@@ -15,6 +15,12 @@ local = get_transport("local")
 
 
 @pytest.fixture
+def app(delivery_app):
+    """These tests need the app's config, not database rows."""
+    return delivery_app
+
+
+@pytest.fixture
 def root(app, tmp_path) -> Path:
     path = tmp_path / "outbox"
     path.mkdir()

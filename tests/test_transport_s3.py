@@ -11,6 +11,12 @@ from tests.servers.common import make_source, sample_bytes
 s3 = get_transport("s3")
 
 
+@pytest.fixture
+def app(delivery_app):
+    """These tests need the app's config, not database rows."""
+    return delivery_app
+
+
 def keys(destination, **overrides) -> Secret:
     return Secret("s3_keys", {**destination.secret_value, **overrides})
 

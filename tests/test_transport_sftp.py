@@ -14,6 +14,12 @@ from tests.servers.common import make_source, sample_bytes
 sftp = get_transport("sftp")
 
 
+@pytest.fixture
+def app(delivery_app):
+    """These tests need the app's config, not database rows."""
+    return delivery_app
+
+
 def password(server) -> Secret:
     return Secret("password", server.password)
 

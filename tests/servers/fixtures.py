@@ -16,6 +16,21 @@ from tests.servers.sftp import SftpServer, generate_keypair
 from tests.servers.smtp import SmtpServer
 
 
+@pytest.fixture
+def delivery_app(session_dir, database_url, redis_url):
+    """An app context for transport tests that need config but no database rows.
+
+    Cheaper than `app` (no table truncation afterwards); transport tests alias it as
+    `app` so the fixtures below see the same app.
+    """
+    from app import create_app
+    from tests.conftest import make_config
+
+    app = create_app(make_config(session_dir, database_url, redis_url))
+    with app.app_context():
+        yield app
+
+
 @pytest.fixture(scope="session")
 def tls_cert(tmp_path_factory) -> TlsCert:
     return make_tls_cert(tmp_path_factory.mktemp("tls"))
