@@ -8,6 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, BatchCsvIntegration, Credential, SentBatch, TablePreference, User
+from tests import factories
 from tests.admin_support import PENDING, csrf_token, login, populate
 from tests.test_admin_permissions import CASES
 
@@ -49,10 +50,10 @@ def test_every_admin_post_without_token_is_refused(app, client, world, objects):
     assert client.get(PENDING + "/").status_code == 200  # still logged in: logout was refused too
 
 
-def test_wrong_token_is_refused_and_right_token_works(app, client, world, objects):
+def test_wrong_token_is_refused_and_right_token_works(app, client, world):
+    factories.leads(world.a.campaign, 2)
     login(client, world.a.users["manager"])
-    app.config["WTF_CSRF_ENABLED"] = True
-    url = PENDING + f"/batch-now/{objects['a'].integration}"
+    url = PENDING + f"/batch-now/{world.a.integration.id}"
     assert client.post(url, data={"csrf_token": "not-the-token"}).status_code == 400
     token = csrf_token(client, PENDING + "/")
     response = client.post(url, data={"csrf_token": token})
