@@ -42,7 +42,7 @@ fmt: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 migrate: $(VENV)/.installed
 	$(FLASK) db upgrade
