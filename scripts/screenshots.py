@@ -105,7 +105,7 @@ def shoot(base: str, out: Path) -> list[Path]:
             page.screenshot(path=str(target), full_page=name == "configure")
             shots.append(target)
         extra = [
-            ("pending-view", "/v2/system/campaign-lead-batch/pending-batch/view/1"),
+            ("pending-view", "/v2/system/campaign-lead-batch/pending-batch/view/10"),
             ("credentials", "/admin/credentials/new/"),
             ("audit", "/admin/audit/"),
         ]
