@@ -60,7 +60,7 @@ def preview_pending(integration: BatchCsvIntegration, page: int = 1, per_page: i
     """The leads that the integration's next file will hold, with its current mapping."""
     return _preview(
         list(integration.fields or []),
-        pending_query(integration.id),
+        pending_query(integration.id, with_queued_at=True),
         integration_names(integration),
         page,
         per_page,
@@ -72,7 +72,7 @@ def preview_sent(batch: SentBatch, page: int = 1, per_page: int = 50) -> Preview
     """The leads of a sent file, with the mapping and names snapshotted when it was sent."""
     return _preview(
         list(batch.field_mapping or []),
-        batch_query(source_batch_id(batch)),
+        batch_query(source_batch_id(batch), with_queued_at=True),
         batch_names(batch),
         page,
         per_page,
