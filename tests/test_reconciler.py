@@ -73,44 +73,49 @@ def test_failed_and_delivered_batches_are_never_reenqueued(world, app):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["after_claim", "after_store", "during_upload"])
-def test_a_worker_sigkilled_mid_send_then_reconciler_and_fresh_worker(
-    world, app, session_dir, database_url, redis_url, stage
+def test_workers_sigkilled_at_each_stage_then_reconciler_and_a_fresh_worker(
+    world, app, session_dir, database_url, redis_url
 ):
-    """Real `flask rq worker` subprocesses; the pipeline's test hook SIGKILLs horse and worker."""
-    integ = world.a.integration
-    factories.leads(world.a.campaign, 60)  # a file of several KB: the upload is cut mid-way
-    (outcome,) = sending.batch_now([integ.id], world.a.users["manager"])
-    db.session.commit()
+    """Real `flask rq worker` subprocesses; the pipeline's test hook SIGKILLs horse and worker.
+
+    Three integrations of one campaign each get a file; a worker is killed after the claim
+    of the first, after storing the second and in the middle of uploading the third.
+    """
+    campaign = world.a.campaign
+    integrations = [world.a.integration, factories.integration(campaign), factories.integration(campaign)]
+    factories.leads(campaign, 60)  # a file of several KB: the upload is cut mid-way
+    ids = [o.batch_id for o in sending.batch_now([i.id for i in integrations], world.a.users["manager"])]
     env = worker_env(session_dir, database_url, redis_url, SEND_JOB_TIMEOUT="2")
 
-    killed = run_worker({**env, "BM_TEST_CRASH_AT": stage})
-    assert killed.returncode == -9, killed.stderr[-2000:]
+    stages = ["after_claim", "after_store", "during_upload"]
+    for stage in stages:  # each killed worker takes the next queued job
+        killed = run_worker({**env, "BM_TEST_CRASH_AT": stage})
+        assert killed.returncode == -9, killed.stderr[-2000:]
 
     db.session.expire_all()
-    batch = db.session.get(SentBatch, outcome.batch_id)
-    destination = integ.delivery["directory"]
-    expected_status = "claimed" if stage == "after_claim" else "stored"
-    assert batch.status == expected_status
-    assert batch.attempts == (1 if stage == "during_upload" else 0)
-    assert delivered_files(destination) == []
-    assert len(attached_lead_ids(batch.id)) == 60
+    found = [db.session.get(SentBatch, batch_id) for batch_id in ids]
+    assert [b.status for b in found] == ["claimed", "stored", "stored"]
+    assert [b.attempts for b in found] == [0, 0, 1]
+    for integ, batch in zip(integrations, found, strict=True):
+        assert delivered_files(integ.delivery["directory"]) == []
+        assert len(attached_lead_ids(batch.id)) == 60
 
-    # The dead job's lock expires with the job timeout; only then may another job take the batch.
+    # A dead job's lock expires with the job timeout; only then may another job take the batch.
     redis = app.extensions["redis"]
     deadline = time.monotonic() + 10
-    while redis.exists(f"bm:batch-lock:{batch.id}") and time.monotonic() < deadline:
+    while any(redis.exists(f"bm:batch-lock:{i}") for i in ids) and time.monotonic() < deadline:
         time.sleep(0.2)
 
-    assert ticks.reconcile_stuck(_later(app)) == [batch.id]
+    assert sorted(ticks.reconcile_stuck(_later(app))) == sorted(ids)
     fresh = run_worker(env)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
 
     db.session.expire_all()
-    batch = db.session.get(SentBatch, outcome.batch_id)
-    assert batch.status == "delivered"
-    (delivered,) = delivered_files(destination)
-    assert delivered.name == batch.file_name and delivered.read_bytes() == stored_bytes(batch)
-    lead_ids = [int(row[0]) for row in csv_rows(delivered.read_bytes())[1:]]
-    assert sorted(lead_ids) == sorted(attached_lead_ids(batch.id)) and len(set(lead_ids)) == 60
-    assert len(batches()) == 1
+    for integ, batch_id in zip(integrations, ids, strict=True):
+        batch = db.session.get(SentBatch, batch_id)
+        assert batch.status == "delivered"
+        (delivered,) = delivered_files(integ.delivery["directory"])  # no duplicate file
+        assert delivered.name == batch.file_name and delivered.read_bytes() == stored_bytes(batch)
+        lead_ids = [int(row[0]) for row in csv_rows(delivered.read_bytes())[1:]]
+        assert sorted(lead_ids) == sorted(attached_lead_ids(batch.id)) and len(set(lead_ids)) == 60
+    assert len(batches()) == 3

@@ -133,10 +133,10 @@ def test_validation_is_all_or_nothing_and_names_the_bad_ids(world):
     assert batches() == []
 
 
-@pytest.mark.parametrize("ids", [[], list(range(1, 502)), "12", [1, "2"], [True], None, [1.5]])
-def test_malformed_id_lists_are_validation_errors(world, ids):
-    with pytest.raises(ValidationError):
-        sending.batch_now(ids, world.a.users["manager"])
+def test_malformed_id_lists_are_validation_errors(world):
+    for ids in ([], list(range(1, 502)), "12", [1, "2"], [True], None, [1.5]):
+        with pytest.raises(ValidationError):
+            sending.batch_now(ids, world.a.users["manager"])
     assert batches() == []
 
 
