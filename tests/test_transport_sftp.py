@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import asyncssh
 import pytest
@@ -83,6 +84,36 @@ def test_server_down_is_transient_and_delivery_works_once_it_is_back(app, sftp_s
     sftp_server.start()
     sftp.deliver(make_source(b"back\r\n"), sftp_server.settings(), password(sftp_server))
     assert sftp_server.files() == {"leads.csv": b"back\r\n"}
+
+
+def test_connection_lost_mid_upload_is_transient_and_leaves_no_file_under_the_final_name(app, sftp_server):
+    data = sample_bytes(5000)
+    sftp_server.write_gate = threading.Event()
+    outcome: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sftp.deliver(make_source(data), sftp_server.settings(), password(sftp_server))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert sftp_server.write_seen.wait(10)
+    sftp_server.stop()  # drops the live connection while the first write is held
+    sftp_server.write_gate.set()
+    sender.join(30)
+
+    [error] = outcome
+    assert isinstance(error, DeliveryError) and error.transient is True
+    assert error.message == f"SFTP connection to 127.0.0.1:{sftp_server.port} was lost during the upload"
+    assert "leads.csv" not in sftp_server.files()
+
+    # The retry reuses the same temporary name, so nothing is left over once it succeeds.
+    sftp_server.write_gate = None
+    sftp_server.start()
+    sftp.deliver(make_source(data), sftp_server.settings(), password(sftp_server))
+    assert sftp_server.files() == {"leads.csv": data}
 
 
 def test_changed_host_key_is_refused_and_nothing_is_uploaded(app, sftp_server):

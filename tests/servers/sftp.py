@@ -2,7 +2,7 @@
 
 Password and public-key auth for one user, a chroot-ish root directory, a
 generated ed25519 host key, posix-rename on by default (switch it off to test
-the fallback), and an optional delay per write to hold an upload mid-way.
+the fallback), and an optional delay per write, and a gate to hold an upload mid-way.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class SftpServer:
         self.authorized_keys = list(authorized_keys)
         self.posix_rename = posix_rename
         self.write_delay = write_delay
+        # To hold an upload mid-way: `write_seen` is set by the first write, which then
+        # waits for `write_gate` (when one is set) before it completes.
+        self.write_seen = threading.Event()
+        self.write_gate: threading.Event | None = None
         self.host = HOST
         self.port = free_port()
         self._host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -126,6 +130,9 @@ class SftpServer:
 
         class Sftp(asyncssh.SFTPServer):
             async def write(self, file_obj, offset, data):
+                server.write_seen.set()
+                if server.write_gate is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, server.write_gate.wait, 10)
                 if server.write_delay:
                     await asyncio.sleep(server.write_delay)
                 return super().write(file_obj, offset, data)

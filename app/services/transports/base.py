@@ -14,7 +14,7 @@ import socket
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -267,19 +267,6 @@ def network_error(exc: BaseException, where: str, *, what: str = "") -> Delivery
     if isinstance(exc, OSError) and exc.strerror:
         return DeliveryError(f"{prefix}network error with {where}: {exc.strerror}", transient=True)
     return DeliveryError(f"{prefix}network error with {where}: {type(exc).__name__}", transient=True)
-
-
-@dataclass
-class CountingReader:
-    """Wraps the source file to count bytes as a library reads it."""
-
-    raw: BinaryIO
-    count: int = field(default=0)
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.count += len(data)
-        return data
 
 
 def temp_name(file_name: str, batch_id: int | None) -> str:
