@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 
 import asyncssh
 import pytest
@@ -75,6 +76,8 @@ def test_the_secret_never_shows_in_repr_str_public_view_audit_or_logs(app, world
     for text in shown:
         assert PASSWORD not in text
     assert repr(secret) == "Secret(kind='password', value='***')"
+    with pytest.raises(TypeError, match="not picklable"):  # so it can never ride along in an RQ job
+        pickle.dumps(secret)
     assert set(credentials.to_dict(credential)) == {"id", "name", "kind", "createdAt", "updatedAt"}
 
 

@@ -32,7 +32,6 @@ ROTATE_CHUNK = 500
 class CredentialUnreadable(DeliveryError):
     """The stored secret cannot be decrypted with the configured keys (a key was dropped too early)."""
 
-    status = 500
     code = "credential_unreadable"
 
     def __init__(self, message: str) -> None:

@@ -38,7 +38,7 @@ class Secret:
 
     __str__ = __repr__
 
-    def __reduce__(self):  # pragma: no cover - guard, not behaviour
+    def __reduce__(self):
         # Pickling would put the plain secret into Redis (RQ job args) or logs.
         raise TypeError("Secret is not picklable: pass the credential id and reveal it where it is used")
 
