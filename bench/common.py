@@ -60,6 +60,7 @@ def app_config(database_url: str, **extra) -> dict:
 def make_app(database_url: str, **extra) -> Flask:
     from app import create_app
 
+    RESULTS.mkdir(parents=True, exist_ok=True)  # `make clean` removes it
     return create_app(app_config(database_url, **extra))
 
 

@@ -105,7 +105,8 @@ def ensure(backend: str, factor: float, *, force: bool = False) -> dict:
     app = common.make_app(url)
     with app.app_context():
         meta = read_meta()
-        if not force and meta and meta.get("scale") == asdict(scale) and meta.get("schema") == schema_hash():
+        same_scale = bool(meta) and meta.get("scale") == asdict(scale)
+        if not force and same_scale and (meta.get("schema") == schema_hash() or _add_new_indexes(meta)):
             click.echo(f"[generate] {backend}: data at scale {factor} already there ({name}), reused", err=True)
         else:
             reset_schema(backend)
@@ -123,6 +124,35 @@ def read_meta() -> dict | None:
             return None
         row = conn.execute(text("SELECT v FROM bench_meta WHERE k = 'meta'")).first()
     return json.loads(row[0]) if row else None
+
+
+def _add_new_indexes(meta: dict) -> bool:
+    """When the models only gained indexes since generation, build them and keep the data.
+
+    The schema is one regenerated migration until the first release, so `upgrade`
+    cannot bring an old bench database forward; any other difference regenerates.
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from app.extensions import db
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    # The bench's own bench_meta table shows up as "remove_table"; it is not a model.
+    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == "bench_meta")]
+    if any(not (isinstance(d, tuple) and d[0] == "add_index") for d in diff):
+        return False
+    if diff:
+        with db.engine.begin() as conn:
+            for _op, index in diff:
+                click.echo(f"[generate] adding index {index.name} to the existing data", err=True)
+                conn.execute(CreateIndex(index))
+        _analyze()
+    with db.engine.begin() as conn:
+        meta["schema"] = schema_hash()
+        conn.execute(text("UPDATE bench_meta SET v = :v WHERE k = 'meta'"), {"v": json.dumps(meta)})
+    return True
 
 
 def reset_schema(backend: str) -> None:
