@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import abort, flash, get_template_attribute, has_request_context, redirect, request, url_for
+from flask import abort, current_app, flash, get_template_attribute, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.template import BaseListRowAction
@@ -23,9 +23,9 @@ from app.models import Role
 from app.services import preferences
 
 PAGE_SIZES = (20, 50, 100)
-# Counting stops here: a filter that matches more rows shows "10,000+" and the
+# Counting stops here: a filter that matches more rows shows "1,000+" and the
 # page stays fast however big the tables grow (no COUNT(*) over the whole table).
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
@@ -117,8 +117,14 @@ class MacroRowAction(BaseListRowAction):
     def render(self, context: Any, row_id: str, row: Any) -> Any:
         if not has_role(self.role):
             return ""
-        macro = get_template_attribute("admin/bm/row_actions.html", self.macro)
-        return macro(view=context.resolve("admin_view"), row_id=row_id, row=row, return_url=request.full_path)
+        return self._macro()(view=context.resolve("admin_view"), row_id=row_id, row=row, return_url=request.full_path)
+
+    def _macro(self) -> Any:
+        # One lookup per app, not per row: a page renders dozens of these.
+        macros = current_app.extensions.setdefault("bm.row_macros", {})
+        if self.macro not in macros:
+            macros[self.macro] = get_template_attribute("admin/bm/row_actions.html", self.macro)
+        return macros[self.macro]
 
 
 class TenantModelView(SecuredMixin, ModelView):

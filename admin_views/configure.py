@@ -8,7 +8,7 @@ from flask import flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 
 from admin_views import formatting as fmt
 from admin_views import integration_form as iform
@@ -63,7 +63,7 @@ class IntegrationsView(TenantModelView):
         return has_role(Role.ADMIN.value)
 
     def get_query(self):
-        return super().get_query().options(joinedload(BatchCsvIntegration.campaign).joinedload(Campaign.advertiser))
+        return super().get_query().options(selectinload(BatchCsvIntegration.campaign).selectinload(Campaign.advertiser))
 
     def get_empty_list_message(self) -> str:
         return self.empty_message

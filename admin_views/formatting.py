@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 import humanize
@@ -85,9 +86,15 @@ def trigger_label(trigger: str) -> Markup:
     )
 
 
+@lru_cache(maxsize=4096)
+def _describe(cron: str, timezone: str) -> str:
+    # cron-descriptor takes ~1 ms per call and a page shows many rows with few distinct schedules.
+    return scheduling.describe(cron, timezone)
+
+
 def schedule(cron: str, timezone: str, next_run: datetime | None) -> Markup:
     """The schedule in words, then when it next runs."""
-    words = scheduling.describe(cron, timezone)
+    words = _describe(cron, timezone)
     return Markup('<div>{words}</div><small class="text-muted">next {nxt}</small>').format(
         words=words, nxt=when(next_run, "not scheduled")
     )

@@ -8,7 +8,7 @@ from flask_admin.actions import action
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 
 from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView, flash_error, has_role, require_role, safe_return
@@ -109,7 +109,7 @@ class PendingBatchesView(TenantModelView):
         return [*super().scope(), BatchCsvIntegration.enabled.is_(True), BatchCsvIntegration.pending_count > 0]
 
     def get_query(self):
-        return super().get_query().options(joinedload(BatchCsvIntegration.campaign).joinedload(Campaign.advertiser))
+        return super().get_query().options(selectinload(BatchCsvIntegration.campaign).selectinload(Campaign.advertiser))
 
     def get_empty_list_message(self) -> str:
         return self.empty_message
