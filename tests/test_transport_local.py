@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from app.errors import DeliveryError, ValidationError
@@ -134,3 +135,26 @@ def test_settings_that_are_not_an_object_are_a_validation_error(app, method):
     with pytest.raises(ValidationError) as caught:
         get_transport(method).validate_settings(["not", "an", "object"])  # type: ignore[arg-type]
     assert "delivery" in caught.value.details
+
+
+@pytest.mark.parametrize("method", ["sftp", "ftp", "s3", "local", "email"])
+@pytest.mark.parametrize("name", ["../up.csv", "a/b.csv", "x.csv\r\nDELE important", ""])
+def test_no_transport_sends_a_file_name_that_is_not_plain(app, method, name):
+    from app.services.transports import Secret
+
+    settings = {
+        "sftp": {
+            "host": "h",
+            "username": "u",
+            "hostKey": asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode(),
+        },
+        "ftp": {"host": "h"},
+        "s3": {"bucket": "leads"},
+        "local": {"directory": "x"},
+        "email": {"recipients": ["a@b.example"]},
+    }[method]
+    transport = get_transport(method)
+    secret = Secret(transport.credential_kinds[0], "pw") if transport.credential_kinds else None
+    with pytest.raises(DeliveryError, match="not a plain file name") as caught:
+        transport.deliver(make_source(b"x", name), settings, secret)
+    assert caught.value.transient is False

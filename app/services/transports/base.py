@@ -269,6 +269,18 @@ def network_error(exc: BaseException, where: str, *, what: str = "") -> Delivery
     return DeliveryError(f"{prefix}network error with {where}: {type(exc).__name__}", transient=True)
 
 
+def plain_file_name(name: str) -> str:
+    """The file name, if it is a plain name; path separators or control characters never reach a server."""
+    if (
+        not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise DeliveryError(f"not a plain file name: {name!r}", transient=False)
+    return name
+
+
 def temp_name(file_name: str, batch_id: int | None) -> str:
     """The hidden name a file is uploaded under before its atomic rename."""
     return f".{file_name}.{batch_id or 0}.part"

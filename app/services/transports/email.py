@@ -32,6 +32,7 @@ from app.services.transports.base import (
     Transport,
     delivery_timeout,
     network_error,
+    plain_file_name,
     tls_context,
 )
 
@@ -192,6 +193,7 @@ class EmailTransport(Transport):
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
+        plain_file_name(source.file_name)
         server = parse_smtp_url(current_app.config.get("SMTP_URL", ""))
         message = self.build_message(source, settings)
         with _smtp(server) as smtp:

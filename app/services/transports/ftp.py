@@ -20,6 +20,7 @@ from app.services.transports.base import (
     delivery_timeout,
     join_remote,
     network_error,
+    plain_file_name,
     temp_name,
     tls_context,
 )
@@ -49,6 +50,7 @@ class FtpTransport(Transport):
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
+        plain_file_name(source.file_name)
         self.check_secret(secret)
         final = join_remote(settings["remoteDir"], source.file_name)
         partial = join_remote(settings["remoteDir"], temp_name(source.file_name, source.batch_id))

@@ -19,6 +19,7 @@ from app.services.transports.base import (
     Secret,
     SettingsErrors,
     Transport,
+    plain_file_name,
     temp_name,
 )
 
@@ -61,8 +62,7 @@ class LocalTransport(Transport):
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
-        if "/" in source.file_name or "\\" in source.file_name or source.file_name in ("", ".", ".."):
-            raise DeliveryError(f"not a plain file name: {source.file_name!r}", transient=False)
+        plain_file_name(source.file_name)
         target_dir = self._prepare(settings["directory"])
         final = target_dir / source.file_name
         partial = target_dir / (temp_name(source.file_name, source.batch_id) + secrets.token_hex(3))

@@ -20,6 +20,7 @@ from app.services.transports.base import (
     Transport,
     delivery_timeout,
     network_error,
+    plain_file_name,
 )
 
 BLOCK_SIZE = 8 * 1024 * 1024  # multipart part size: bounded memory, above S3's 5 MB minimum
@@ -53,6 +54,7 @@ class S3Transport(Transport):
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
+        plain_file_name(source.file_name)
         self.check_secret(secret)
         path = _object_path(settings, source.file_name)
         where = _where(settings)

@@ -28,6 +28,7 @@ from app.services.transports.base import (
     delivery_timeout,
     join_remote,
     network_error,
+    plain_file_name,
     temp_name,
 )
 
@@ -120,6 +121,7 @@ class SftpTransport(Transport):
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
+        plain_file_name(source.file_name)
         self.check_secret(secret)
         where = f"{settings['host']}:{settings['port']}"
         final = join_remote(settings["remoteDir"], source.file_name)
