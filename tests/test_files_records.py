@@ -157,6 +157,13 @@ def test_sent_preview_uses_the_snapshot_mapping_and_names(setup):
     assert preview_pending(setup["integ"], per_page=1).headers == ["Mail"]
 
 
+def test_preview_of_an_integration_without_columns_shows_none(setup):
+    setup["integ"].fields = []
+    db.session.commit()
+    preview = preview_pending(setup["integ"], per_page=2)
+    assert preview.headers == [] and [r.values for r in preview.rows] == [{}, {}]
+
+
 @pytest.mark.parametrize(("page", "per_page"), [(0, 10), (1, 0), (1, 501), ("1", 10), (1, True)])
 def test_bad_paging_is_a_validation_error(setup, page, per_page):
     with pytest.raises(ValidationError):

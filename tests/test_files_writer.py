@@ -257,3 +257,15 @@ def test_xlsx_memory_stays_flat():
         tracemalloc.stop()
     assert rows == 12_000
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"
+
+
+@pytest.mark.parametrize(
+    "mapping", [[], [{"source": "x"}], [{"source": "a", "header": "A"}, {"source": "b", "header": "a"}]]
+)
+def test_a_bad_mapping_is_refused_before_anything_is_written(mapping):
+    from app.errors import ValidationError
+
+    out = io.BytesIO()
+    with pytest.raises(ValidationError):
+        write_file([record(1, "x")], mapping, FileSettings(), out)
+    assert out.getvalue() == b""

@@ -9,7 +9,7 @@ from sqlalchemy import Select
 
 from app.errors import ValidationError
 from app.models import BatchCsvIntegration, SentBatch
-from app.services.files.mapping import cell_text, headers, row_builder
+from app.services.files.mapping import cell_text, headers, row_builder, validate_mapping
 from app.services.files.records import (
     Names,
     batch_names,
@@ -47,6 +47,8 @@ def _check_paging(page: int, per_page: int) -> None:
 
 def _preview(mapping: list[dict], query: Select, names: Names, page: int, per_page: int, total: int) -> Preview:
     _check_paging(page, per_page)
+    # An integration without columns yet previews as no columns; a broken one says why.
+    mapping = validate_mapping(mapping) if mapping else []
     cols = headers(mapping)
     build = row_builder(mapping)
     rows = [

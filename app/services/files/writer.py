@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from app.errors import ValidationError
-from app.services.files.mapping import LeadRecord, headers, neutralise, row_builder
+from app.services.files.mapping import LeadRecord, headers, neutralise, row_builder, validate_mapping
 from app.services.files.settings import FileSettings
 
 QUOTING = {"minimal": csv.QUOTE_MINIMAL, "all": csv.QUOTE_ALL, "nonnumeric": csv.QUOTE_NONNUMERIC}
@@ -52,7 +52,9 @@ def write_file(
     """Write the file for `records` to `out` (left open); return the rows written, header excluded.
 
     `member_name` names the file inside a zip (default "leads" + the format's extension).
+    A bad mapping raises ValidationError before a byte is written.
     """
+    mapping = validate_mapping(list(mapping))
     with ExitStack() as stack:
         target: BinaryIO = out
         if settings.compression == "gzip":
