@@ -88,6 +88,7 @@ class SentBatchesView(TenantModelView):
         MacroRowAction("download", "Download", Role.MANAGER.value),
         MacroRowAction("retry", "Retry", Role.MANAGER.value),
         MacroRowAction("resend", "Resend", Role.MANAGER.value),
+        MacroRowAction("requeue", "Requeue leads", Role.MANAGER.value),
     ]
     empty_message = "No files sent yet — files appear here when a schedule or Batch now sends them."
     poll_statuses = True
@@ -153,6 +154,10 @@ class SentBatchesView(TenantModelView):
     def resend_view(self, batch_id: int):
         return self._engine_call("resend_batch", batch_id, "File #{id} is being resent as file #{new}.")
 
+    @expose("/requeue/<int:batch_id>", methods=("POST",))
+    def requeue_view(self, batch_id: int):
+        return self._engine_call("requeue_batch", batch_id, "{count} leads of file #{id} are pending again.")
+
     def _engine_call(self, name: str, batch_id: int, message: str):
         from app.services import sending
 
@@ -164,7 +169,8 @@ class SentBatchesView(TenantModelView):
             db.session.rollback()
             flash_error(exc)
         else:
-            flash(message.format(id=batch_id, new=getattr(result, "id", batch_id)), "success")
+            count = result if isinstance(result, int) else 0
+            flash(message.format(id=batch_id, new=getattr(result, "id", batch_id), count=count), "success")
         return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
 
     @expose("/status.json")

@@ -82,6 +82,7 @@ CASES = [
     Case("save columns", "POST", PENDING + "/columns", "viewer", 302, False, (("columns", "label"),)),
     Case("retry", "POST", SENT + "/retry/{batch}", "manager", 302),
     Case("resend", "POST", SENT + "/resend/{batch}", "manager", 302),
+    Case("requeue", "POST", SENT + "/requeue/{batch}", "manager", 302),
     Case("integration create", "POST", "/admin/integrations/new/", "admin", 200, False, (("label", ""),)),
     Case(
         "integration save", "POST", "/admin/integrations/edit/?id={integration}", "admin", 200, True, (("label", ""),)

@@ -187,3 +187,23 @@ def test_pending_view_shows_leads_as_the_file_will(client, world):
     assert "First Name" in page and "person0@example.com" in page and "person59@example.com" not in page
     page2 = client.get(f"{PENDING}/view/{world.a.integration.id}?page=2&per_page=50").get_data(as_text=True)
     assert "person59@example.com" in page2 and "Page 2 of 2" in page2
+
+
+def test_failed_file_shows_its_error_and_can_be_requeued(client, world):
+    integ = world.a.integration
+    integ.delivery = {"directory": "/etc/not-allowed"}  # set behind validation's back: delivery refuses it
+    db.session.commit()
+    factories.leads(world.a.campaign, 3)
+    login(client, world.a.users["manager"])
+    client.post(f"{PENDING}/batch-now/{integ.id}")
+    deliver_all()
+    batch = db.session.scalar(select(SentBatch))
+    assert batch.status == "failed"
+    page = client.get(SENT + "/").get_data(as_text=True)
+    assert 'data-status="failed"' in page and "bm-act-retry" in page and "bm-act-requeue" in page
+    view = client.get(f"{SENT}/view/{batch.id}").get_data(as_text=True)
+    assert "alert-danger" in view and batch.last_error.split()[0] in view
+    client.post(f"{SENT}/requeue/{batch.id}")
+    assert "3 leads of file #" in _flashes(client, SENT + "/")
+    db.session.expire_all()
+    assert db.session.get(type(integ), integ.id).pending_count == 3
