@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import zipfile
 from datetime import UTC, datetime
 
@@ -100,6 +101,8 @@ def test_property_any_value_reads_back_as_the_file_promises(values, fmt, line_en
             expected.append("")
         elif isinstance(v, bool):
             expected.append("true" if v else "false")
+        elif isinstance(v, float) and not math.isfinite(v):
+            expected.append(neutralise(str(v)))  # "-inf" is written as text
         elif isinstance(v, int | float):
             expected.append(str(v))  # numbers are not text: no injection prefix
         else:

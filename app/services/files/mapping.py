@@ -118,8 +118,8 @@ def cell(value: Any) -> Cell:
         return "true" if value else "false"
     if kind is int:
         return value
-    if kind is float:
-        return value if math.isfinite(value) else str(value)
+    if kind is float:  # inf and -inf are written as text, so they are text to neutralise
+        return value if math.isfinite(value) else neutralise(str(value))
     if isinstance(value, str):
         return neutralise(value)
     if isinstance(value, datetime):
