@@ -139,3 +139,91 @@ def test_concurrent_batch_now_on_one_integration_starts_one_send(app, world):
     assert len(queued) == 1 and queued[0].lead_count == 30
     assert {o.batch_id for o in outcomes} == {queued[0].batch_id}
     assert all(o.lead_count == 30 for o in outcomes)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_sequences_of_every_action_keep_every_lead_in_exactly_one_file(app, world, seed):
+    """Ingest, batch now, scheduled sends, failures, retries, requeues and resends in random order."""
+    from app.errors import Conflict
+
+    rng = random.Random(seed)
+    integ = world.a.integration
+    integ.max_leads_per_file = 6
+    db.session.commit()
+    integration_id, good = integ.id, dict(integ.delivery)
+    manager = world.a.users["manager"]
+    campaign = world.a.campaign
+    requeued: set[int] = set()
+    counter_ = [0]
+
+    def set_destination(ok: bool) -> None:
+        row = db.session.get(BatchCsvIntegration, integration_id)
+        row.delivery = good if ok else {"directory": "/etc/not-allowed"}
+        db.session.commit()
+
+    def ingest() -> None:
+        counter_[0] += 1
+        n = rng.randint(1, 9)
+        leads = [{"externalId": f"r{counter_[0]}-{i}", "status": "valid", "fields": {}} for i in range(n)]
+        ingest_leads(db.session.get(Campaign, campaign.id), leads)
+
+    def pick(status: str) -> SentBatch | None:
+        rows = db.session.scalars(select(SentBatch).where(SentBatch.status == status)).all()
+        return rng.choice(rows) if rows else None
+
+    def retry() -> None:
+        if batch := pick("failed"):
+            try:
+                sending.retry_batch(batch.id, manager)
+            except Conflict:
+                assert batch.id in requeued
+
+    def requeue() -> None:
+        if (batch := pick("failed")) and batch.resend_of_id is None:
+            sending.requeue_batch(batch.id, manager)
+            requeued.add(batch.id)
+
+    def resend() -> None:
+        if batch := pick("delivered"):
+            sending.resend_batch(batch.id, manager)
+
+    actions = [
+        ingest,
+        ingest,
+        lambda: sending.batch_now([integration_id], manager),
+        lambda: sending.send_integration(integration_id, "schedule"),
+        drain,
+        drain,
+        lambda: set_destination(False),
+        lambda: set_destination(True),
+        retry,
+        requeue,
+        resend,
+    ]
+    for _ in range(45):
+        rng.choice(actions)()
+        db.session.expire_all()
+        assert counter(integration_id) == pending_count(integration_id)
+        for batch in db.session.scalars(select(SentBatch).where(SentBatch.resend_of_id.is_(None))):
+            attached = db.session.scalar(select(func.count()).where(QueueEntry.sent_batch_id == batch.id))
+            assert attached == (0 if batch.id in requeued else batch.lead_count)
+
+    # Settle: destination back, every failed file retried (or requeued ones resent as new files).
+    set_destination(True)
+    for batch in db.session.scalars(select(SentBatch).where(SentBatch.status == "failed")).all():
+        if batch.id not in requeued:
+            sending.retry_batch(batch.id, manager)
+    drain()
+    sending.send_integration(integration_id, "schedule")
+    drain()
+    originals = db.session.scalars(select(SentBatch).where(SentBatch.resend_of_id.is_(None))).all()
+    seen: list[int] = []
+    for batch in originals:
+        if batch.id in requeued:
+            continue
+        assert batch.status == "delivered", (batch.id, batch.last_error)
+        seen += [int(row[0]) for row in csv_rows(stored_bytes(batch))[1:]]
+    lead_ids = db.session.scalars(select(Lead.id).where(Lead.campaign_id == campaign.id)).all()
+    assert sorted(seen) == sorted(lead_ids)
+    for resent in db.session.scalars(select(SentBatch).where(SentBatch.resend_of_id.is_not(None))):
+        assert resent.sha256 == db.session.get(SentBatch, resent.resend_of_id).sha256
