@@ -89,6 +89,9 @@ def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
         job_timeout=300,
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
+        # The claim is one transaction: if it raised (database away), nothing was claimed
+        # and running it again is safe.
+        retry=Retry(max=3, interval=[10, 60, 300]),
         description=f"scheduled send of integration {integration_id} at {slot_key}",
     )
 

@@ -1,48 +1,39 @@
 """Sending: claim an integration's pending leads into files, and the manual actions on sent files.
 
-The claim is the heart of invariants 1 and 5 (see DESIGN.md): in one transaction the
-integration row is locked, an in-flight send is returned instead of starting a second
-one, and the pending queue entries are claimed by ONE set-based UPDATE (no ORM object
-per lead, so a million pending leads claim in seconds). Processing the claimed batches
-(build, store, deliver) is app.services.pipeline, run by RQ jobs enqueued after commit.
+The claim itself (invariants 1 and 5) is app.services.claim; this module is the public
+entry point the admin, the API, the scheduler and the CLI call. Processing the claimed
+batches (build, store, deliver) is app.services.pipeline, run by RQ jobs enqueued
+after commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import func, select, text, update
 
 from app.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
-from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
+from app.models import BatchCsvIntegration, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
 from app.models.types import utcnow
 from app.services import audit
+from app.services.claim import BatchNowOutcome, claim, lock_integration
 from app.services.tenancy import get_owned
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "BatchNowOutcome",
+    "batch_now",
+    "lock_integration",
+    "requeue_batch",
+    "resend_batch",
+    "retry_batch",
+    "send_integration",
+]
+
 MAX_BATCH_NOW_IDS = 500
-
-
-@dataclass(frozen=True)
-class BatchNowOutcome:
-    """What one send did for one integration: a queued file, the running send, or nothing."""
-
-    integration_id: int
-    batch_id: int | None
-    status: str  # "queued" | "in_flight" | "empty"
-    lead_count: int
-
-    def to_dict(self) -> dict:
-        return {
-            "integrationId": self.integration_id,
-            "batchId": self.batch_id,
-            "status": self.status,
-            "leadCount": self.lead_count,
-        }
 
 
 def _require_manager(user: User | None) -> None:
@@ -114,131 +105,13 @@ def send_integration(integration_id: int, trigger: str, user: User | None = None
     the in-flight send(s) when one is running, or a single "empty" outcome.
     """
     try:
-        outcomes = _claim(integration_id, trigger, user)
+        outcomes = claim(integration_id, trigger, user)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     _enqueue([o.batch_id for o in outcomes if o.status == "queued" and o.batch_id is not None], "claim")
     return outcomes
-
-
-def lock_integration(integration_id: int) -> BatchCsvIntegration | None:
-    """Serialise senders of one integration for the rest of the transaction.
-
-    PostgreSQL: SELECT ... FOR UPDATE on the row. SQLite: a no-op UPDATE as the first
-    write, so this connection takes the database write lock now (pysqlite begins a
-    deferred transaction; the write makes it as good as BEGIN IMMEDIATE) and any other
-    sender waits until we commit, before it can read the in-flight state.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.scalars(
-            select(BatchCsvIntegration)
-            .where(BatchCsvIntegration.id == integration_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
-    db.session.execute(
-        text("UPDATE batch_integrations SET pending_count = pending_count WHERE id = :id"), {"id": integration_id}
-    )
-    return db.session.scalars(
-        select(BatchCsvIntegration)
-        .where(BatchCsvIntegration.id == integration_id)
-        .execution_options(populate_existing=True)
-    ).first()
-
-
-def _claim(integration_id: int, trigger: str, user: User | None) -> list[BatchNowOutcome]:
-    integration = lock_integration(integration_id)
-    if integration is None:
-        raise ValidationError("unknown integrations", {"integrationIds": [integration_id]})
-    if trigger == Trigger.BATCH_NOW.value:
-        # Invariant 5: pressing Batch now again while a send runs returns that send. A
-        # scheduled or campaign-end send still goes out on time with whatever is pending:
-        # a file stuck in retries must not hold the schedule back.
-        in_flight = db.session.execute(
-            select(SentBatch.id, SentBatch.lead_count)
-            .where(
-                SentBatch.integration_id == integration_id,
-                SentBatch.status.in_(IN_FLIGHT),
-                SentBatch.trigger != Trigger.RESEND.value,
-            )
-            .order_by(SentBatch.id)
-        ).all()
-        if in_flight:
-            return [BatchNowOutcome(integration_id, row.id, "in_flight", row.lead_count) for row in in_flight]
-
-    outcomes: list[BatchNowOutcome] = []
-    limit = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 else None
-    while True:
-        batch = _new_batch(integration, trigger, user)
-        claimed = _claim_entries(integration_id, batch.id, limit)
-        if claimed == 0 and (outcomes or not integration.send_empty):
-            db.session.delete(batch)
-            db.session.flush()
-            break
-        batch.lead_count = claimed
-        outcomes.append(BatchNowOutcome(integration_id, batch.id, "queued", claimed))
-        if claimed:
-            db.session.execute(
-                update(BatchCsvIntegration)
-                .where(BatchCsvIntegration.id == integration_id)
-                .values(pending_count=BatchCsvIntegration.pending_count - claimed)
-            )
-        if limit is None or claimed < limit:
-            break
-    if user is not None:
-        for outcome in outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]:
-            audit.record(
-                "batch_now" if trigger == Trigger.BATCH_NOW.value else f"send.{trigger}",
-                "integration",
-                integration_id,
-                user=user,
-                details={"batchId": outcome.batch_id, "leadCount": outcome.lead_count, "trigger": trigger},
-            )
-    return outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]
-
-
-def _new_batch(integration: BatchCsvIntegration, trigger: str, user: User | None) -> SentBatch:
-    from app.services.files import FileSettings
-
-    campaign = integration.campaign
-    advertiser = campaign.advertiser
-    batch = SentBatch(
-        enterprise_id=integration.enterprise_id,
-        integration_id=integration.id,
-        advertiser_id=advertiser.id,
-        advertiser_name=advertiser.name,
-        campaign_id=campaign.id,
-        campaign_name=campaign.name,
-        label=integration.label,
-        field_mapping=list(integration.fields or []),
-        file_settings=FileSettings.from_integration(integration).to_snapshot(),
-        delivery_method=integration.delivery_method,
-        trigger=trigger,
-        triggered_by_id=user.id if user else None,
-        triggered_by=user.email if user else "scheduler",
-        status=BatchStatus.CLAIMED.value,
-    )
-    db.session.add(batch)
-    db.session.flush()
-    return batch
-
-
-def _claim_entries(integration_id: int, batch_id: int, limit: int | None) -> int:
-    """Attach pending entries to the batch with one atomic UPDATE; returns how many."""
-    table = QueueEntry.__table__
-    pending = (table.c.integration_id == integration_id) & table.c.sent_batch_id.is_(None)
-    if limit is None:
-        # The integration row lock already keeps other senders out; rows queued by a
-        # concurrent intake that has not committed stay pending for the next file.
-        stmt = table.update().where(pending)
-    else:
-        chosen = select(table.c.id).where(pending).order_by(table.c.id).limit(limit)
-        if db.session.get_bind().dialect.name == "postgresql":
-            chosen = chosen.with_for_update(skip_locked=True)
-        stmt = table.update().where(table.c.id.in_(chosen.scalar_subquery()))
-    return db.session.execute(stmt.values(sent_batch_id=batch_id)).rowcount
 
 
 def _enqueue(batch_ids: list[int], reason: str) -> None:

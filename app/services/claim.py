@@ -1,0 +1,155 @@
+"""The claim: lock an integration, then attach its pending queue entries to new files.
+
+Invariants 1 and 5 (DESIGN.md) live here. In one transaction the integration row is
+locked, a Batch now finds the send already in flight instead of starting a second,
+and pending entries are claimed by ONE set-based UPDATE ... WHERE sent_batch_id IS
+NULL (no ORM object per lead, so a million pending leads claim in one statement).
+The caller commits (app.services.sending.send_integration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, text, update
+
+from app.errors import ValidationError
+from app.extensions import db
+from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, QueueEntry, SentBatch, Trigger, User
+from app.services import audit
+
+
+@dataclass(frozen=True)
+class BatchNowOutcome:
+    """What one send did for one integration: a queued file, the running send, or nothing."""
+
+    integration_id: int
+    batch_id: int | None
+    status: str  # "queued" | "in_flight" | "empty"
+    lead_count: int
+
+    def to_dict(self) -> dict:
+        return {
+            "integrationId": self.integration_id,
+            "batchId": self.batch_id,
+            "status": self.status,
+            "leadCount": self.lead_count,
+        }
+
+
+def lock_integration(integration_id: int) -> BatchCsvIntegration | None:
+    """Serialise senders of one integration for the rest of the transaction.
+
+    PostgreSQL: SELECT ... FOR UPDATE on the row. SQLite: a no-op UPDATE as the first
+    write, so this connection takes the database write lock now (pysqlite begins a
+    deferred transaction; the write makes it as good as BEGIN IMMEDIATE) and any other
+    sender waits until we commit, before it can read the in-flight state.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.scalars(
+            select(BatchCsvIntegration)
+            .where(BatchCsvIntegration.id == integration_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+    db.session.execute(
+        text("UPDATE batch_integrations SET pending_count = pending_count WHERE id = :id"), {"id": integration_id}
+    )
+    return db.session.scalars(
+        select(BatchCsvIntegration)
+        .where(BatchCsvIntegration.id == integration_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def claim(integration_id: int, trigger: str, user: User | None) -> list[BatchNowOutcome]:
+    integration = lock_integration(integration_id)
+    if integration is None:
+        raise ValidationError("unknown integrations", {"integrationIds": [integration_id]})
+    if trigger == Trigger.BATCH_NOW.value:
+        # Invariant 5: pressing Batch now again while a send runs returns that send. A
+        # scheduled or campaign-end send still goes out on time with whatever is pending:
+        # a file stuck in retries must not hold the schedule back.
+        in_flight = db.session.execute(
+            select(SentBatch.id, SentBatch.lead_count)
+            .where(
+                SentBatch.integration_id == integration_id,
+                SentBatch.status.in_(IN_FLIGHT),
+                SentBatch.trigger != Trigger.RESEND.value,
+            )
+            .order_by(SentBatch.id)
+        ).all()
+        if in_flight:
+            return [BatchNowOutcome(integration_id, row.id, "in_flight", row.lead_count) for row in in_flight]
+
+    outcomes: list[BatchNowOutcome] = []
+    limit = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 else None
+    while True:
+        batch = _new_batch(integration, trigger, user)
+        claimed = _claim_entries(integration_id, batch.id, limit)
+        if claimed == 0 and (outcomes or not integration.send_empty):
+            db.session.delete(batch)
+            db.session.flush()
+            break
+        batch.lead_count = claimed
+        outcomes.append(BatchNowOutcome(integration_id, batch.id, "queued", claimed))
+        if claimed:
+            db.session.execute(
+                update(BatchCsvIntegration)
+                .where(BatchCsvIntegration.id == integration_id)
+                .values(pending_count=BatchCsvIntegration.pending_count - claimed)
+            )
+        if limit is None or claimed < limit:
+            break
+    if user is not None:
+        for outcome in outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]:
+            audit.record(
+                "batch_now" if trigger == Trigger.BATCH_NOW.value else f"send.{trigger}",
+                "integration",
+                integration_id,
+                user=user,
+                details={"batchId": outcome.batch_id, "leadCount": outcome.lead_count, "trigger": trigger},
+            )
+    return outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]
+
+
+def _new_batch(integration: BatchCsvIntegration, trigger: str, user: User | None) -> SentBatch:
+    from app.services.files import FileSettings
+
+    campaign = integration.campaign
+    advertiser = campaign.advertiser
+    batch = SentBatch(
+        enterprise_id=integration.enterprise_id,
+        integration_id=integration.id,
+        advertiser_id=advertiser.id,
+        advertiser_name=advertiser.name,
+        campaign_id=campaign.id,
+        campaign_name=campaign.name,
+        label=integration.label,
+        field_mapping=list(integration.fields or []),
+        file_settings=FileSettings.from_integration(integration).to_snapshot(),
+        delivery_method=integration.delivery_method,
+        trigger=trigger,
+        triggered_by_id=user.id if user else None,
+        triggered_by=user.email if user else "scheduler",
+        status=BatchStatus.CLAIMED.value,
+    )
+    db.session.add(batch)
+    db.session.flush()
+    return batch
+
+
+def _claim_entries(integration_id: int, batch_id: int, limit: int | None) -> int:
+    """Attach pending entries to the batch with one atomic UPDATE; returns how many."""
+    table = QueueEntry.__table__
+    pending = (table.c.integration_id == integration_id) & table.c.sent_batch_id.is_(None)
+    if limit is None:
+        # The integration row lock already keeps other senders out; rows queued by a
+        # concurrent intake that has not committed stay pending for the next file.
+        stmt = table.update().where(pending)
+    else:
+        chosen = select(table.c.id).where(pending).order_by(table.c.id).limit(limit)
+        if db.session.get_bind().dialect.name == "postgresql":
+            chosen = chosen.with_for_update(skip_locked=True)
+        stmt = table.update().where(table.c.id.in_(chosen.scalar_subquery()))
+    return db.session.execute(stmt.values(sent_batch_id=batch_id)).rowcount
