@@ -63,6 +63,7 @@ def lock_integration(integration_id: int) -> BatchCsvIntegration | None:
 
 
 def claim(integration_id: int, trigger: str, user: User | None) -> list[BatchNowOutcome]:
+    """Claim the pending entries into new files inside the caller's transaction (not committed)."""
     integration = lock_integration(integration_id)
     if integration is None:
         raise ValidationError("unknown integrations", {"integrationIds": [integration_id]})
