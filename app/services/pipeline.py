@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from flask import current_app
 from redis.exceptions import LockError
+from rq.timeouts import JobTimeoutException
 
 from app.errors import DeliveryError, DomainError
 from app.extensions import db
@@ -89,6 +90,8 @@ def process_batch(batch_id: int, *, final_attempt: bool = True) -> str:
 
 
 def _message(exc: Exception) -> str:
+    if isinstance(exc, JobTimeoutException):
+        return f"the send took longer than the job timeout ({current_app.config['SEND_JOB_TIMEOUT']} s)"
     if isinstance(exc, DomainError):
         text = exc.message
         if isinstance(exc.details, dict) and exc.details:
