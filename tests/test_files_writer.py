@@ -227,7 +227,7 @@ def generated(n: int):
         )
 
 
-@pytest.mark.parametrize(("compression", "count"), [("none", 120_000), ("zip", 40_000)])
+@pytest.mark.parametrize(("compression", "count"), [("none", 100_000), ("zip", 40_000)])
 def test_memory_stays_flat_whatever_the_size(compression, count):
     import tracemalloc
 
@@ -240,8 +240,8 @@ def test_memory_stays_flat_whatever_the_size(compression, count):
         tracemalloc.stop()
     assert rows == count
     if compression == "none":
-        assert sink.size > 12 * 1024 * 1024  # the file is bigger than the memory allowed
-    assert peak < 6 * 1024 * 1024, f"peak {peak} bytes"
+        assert sink.size > 10 * 1024 * 1024  # the file is 2.5 times the memory allowed
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes"
     print(f"{compression}: {count} rows, {sink.size} bytes out, peak {peak} bytes traced")
 
 
