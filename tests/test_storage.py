@@ -66,6 +66,25 @@ def test_a_failed_write_leaves_nothing_at_the_key(store, tmp_path):
     assert files_under(tmp_path / "files") == ["e1/b2/file.csv"]
 
 
+def test_sweeping_removes_only_old_temp_files(store, tmp_path):
+    import time
+
+    with store.write(store.key_for(1, 1, "a.csv")) as w:
+        w.write(b"kept")
+    folder = tmp_path / "files" / "e1" / "b2"
+    folder.mkdir(parents=True)
+    old = folder / ("file.csv.tmp-" + "a" * 32)  # as a writer killed mid-write leaves it
+    fresh = folder / ("file.csv.tmp-" + "b" * 32)
+    other = folder / "notes.tmp-x"
+    for path in (old, fresh, other):
+        path.write_bytes(b"partial")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    os.utime(other, (an_hour_ago, an_hour_ago))
+    assert store.sweep_temp_files(older_than_seconds=600) == 1
+    assert files_under(tmp_path / "files") == ["e1/b1/file.csv", "e1/b2/file.csv.tmp-" + "b" * 32, "e1/b2/notes.tmp-x"]
+
+
 @pytest.mark.parametrize(
     ("file_name", "key"),
     [

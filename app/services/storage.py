@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 import fsspec
@@ -26,6 +27,7 @@ from app.services.files.writer import write_file
 CHUNK = 1024 * 1024
 # Extensions a key may carry; anything else in a file name is ignored.
 _EXTENSION = re.compile(r"\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?$")
+_TEMP = re.compile(r"/e\d+/b\d+/file[.a-z]*\.tmp-[0-9a-f]{32}$")
 _KEY = re.compile(r"^e\d+/b\d+/file(\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?)?$")
 
 
@@ -118,6 +120,28 @@ class FileStore:
                 self.fs.rm(path)
         except OSError:
             pass  # best effort: the original error matters more than a stray temp file
+
+    def sweep_temp_files(self, older_than_seconds: int) -> int:
+        """Remove temp files left by writers that died mid-write (SIGKILL); return how many.
+
+        Only names this store writes (`<key>.tmp-<hex>`) older than the limit are
+        touched, so a write still in progress is never removed.
+        """
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        removed = 0
+        for path in self.fs.find(self.root):
+            if not _TEMP.search(path):
+                continue
+            try:
+                modified = self.fs.modified(path)
+                if modified.tzinfo is None:  # fsspec's local file system reports naive UTC
+                    modified = modified.replace(tzinfo=UTC)
+                if modified < cutoff:
+                    self.fs.rm(path)
+                    removed += 1
+            except (OSError, NotImplementedError):
+                continue  # gone already, or a store that cannot tell: leave it
+        return removed
 
     def open(self, key: str) -> BinaryIO:
         """The stored file for reading (seekable for local files)."""
