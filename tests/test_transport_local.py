@@ -130,31 +130,28 @@ def test_every_method_has_a_transport_and_unknown_methods_are_a_validation_error
     assert caught.value.details == {"delivery.method": ["must be one of sftp, email, ftp, s3, local"]}
 
 
-@pytest.mark.parametrize("method", ["sftp", "email", "ftp", "s3", "local"])
-def test_settings_that_are_not_an_object_are_a_validation_error(app, method):
-    with pytest.raises(ValidationError) as caught:
-        get_transport(method).validate_settings(["not", "an", "object"])  # type: ignore[arg-type]
-    assert "delivery" in caught.value.details
+def test_settings_that_are_not_an_object_are_a_validation_error(app):
+    for method in METHODS:
+        with pytest.raises(ValidationError) as caught:
+            get_transport(method).validate_settings(["not", "an", "object"])  # type: ignore[arg-type]
+        assert caught.value.details["delivery"] == ["must be an object"]
 
 
-@pytest.mark.parametrize("method", ["sftp", "ftp", "s3", "local", "email"])
 @pytest.mark.parametrize("name", ["../up.csv", "a/b.csv", "x.csv\r\nDELE important", ""])
-def test_no_transport_sends_a_file_name_that_is_not_plain(app, method, name):
+def test_no_transport_sends_a_file_name_that_is_not_plain(app, name):
     from app.services.transports import Secret
 
+    host_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
     settings = {
-        "sftp": {
-            "host": "h",
-            "username": "u",
-            "hostKey": asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode(),
-        },
+        "sftp": {"host": "h", "username": "u", "hostKey": host_key},
         "ftp": {"host": "h"},
         "s3": {"bucket": "leads"},
         "local": {"directory": "x"},
         "email": {"recipients": ["a@b.example"]},
-    }[method]
-    transport = get_transport(method)
-    secret = Secret(transport.credential_kinds[0], "pw") if transport.credential_kinds else None
-    with pytest.raises(DeliveryError, match="not a plain file name") as caught:
-        transport.deliver(make_source(b"x", name), settings, secret)
-    assert caught.value.transient is False
+    }
+    for method in METHODS:
+        transport = get_transport(method)
+        secret = Secret(transport.credential_kinds[0], "pw") if transport.credential_kinds else None
+        with pytest.raises(DeliveryError, match="not a plain file name") as caught:
+            transport.deliver(make_source(b"x", name), settings[method], secret)
+        assert caught.value.transient is False

@@ -16,19 +16,28 @@ from tests.servers.sftp import SftpServer, generate_keypair
 from tests.servers.smtp import SmtpServer
 
 
-@pytest.fixture
-def delivery_app(session_dir, database_url, redis_url):
-    """An app context for transport tests that need config but no database rows.
-
-    Cheaper than `app` (no table truncation afterwards); transport tests alias it as
-    `app` so the fixtures below see the same app.
-    """
+@pytest.fixture(scope="session")
+def _delivery_app_once(session_dir, database_url, redis_url):
     from app import create_app
     from tests.conftest import make_config
 
-    app = create_app(make_config(session_dir, database_url, redis_url))
+    return create_app(make_config(session_dir, database_url, redis_url))
+
+
+@pytest.fixture
+def delivery_app(_delivery_app_once):
+    """An app context for transport tests that need config but no database rows.
+
+    One app for the session (building one per test is the slow part); each test gets a
+    fresh context and its config changes are undone afterwards. Transport test modules
+    alias it as `app`, so the fixtures below see the same app.
+    """
+    app = _delivery_app_once
+    saved = dict(app.config)
     with app.app_context():
         yield app
+    app.config.clear()
+    app.config.update(saved)
 
 
 @pytest.fixture(scope="session")
