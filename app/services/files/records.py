@@ -8,11 +8,12 @@ before committing the session that produced it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, null, select
+from sqlalchemy import Select, Text, cast, null, select
 
 from app.errors import NotFound
 from app.extensions import db
@@ -61,7 +62,10 @@ def integration_names(integration: BatchCsvIntegration) -> Names:
 
 
 # The column order iter_rows unpacks: entry id, queued at, then the lead.
-_LEAD_COLUMNS = (Lead.id, Lead.external_id, Lead.status, Lead.created_at, Lead.fields)
+# fields comes as JSON text and is decoded here: psycopg's per-value JSON loader
+# (bytes sniffing, then json.loads) was half the time of reading a batch.
+_LEAD_COLUMNS = (Lead.id, Lead.external_id, Lead.status, Lead.created_at, cast(Lead.fields, Text))
+_decode_json = json.JSONDecoder().decode
 
 
 def _lead_rows(with_queued_at: bool) -> Select:
@@ -96,7 +100,17 @@ def iter_rows(query: Select, names: Names) -> Iterator[tuple[datetime | None, Le
         for _entry_id, queued_at, lead_id, external_id, status, created_at, fields in result:
             yield (
                 queued_at,
-                LeadRecord(lead_id, external_id, status, created_at, fields or {}, c_id, c_name, a_id, a_name),
+                LeadRecord(
+                    lead_id,
+                    external_id,
+                    status,
+                    created_at,
+                    _decode_json(fields) or {} if fields else {},
+                    c_id,
+                    c_name,
+                    a_id,
+                    a_name,
+                ),
             )
     finally:
         result.close()
