@@ -203,3 +203,46 @@ def test_sent_batches_record_who_and_what(world):
     assert batch.field_mapping == factories.DEFAULT_FIELDS
     assert batch.file_settings["format"] == "csv" and batch.delivery_method == "local"
     assert batch.stored_at <= batch.sent_at
+
+
+def test_a_destination_refusing_the_upload_fails_clearly_and_retry_works_once_fixed(world, app, sftp_server):
+    """The server is up but refuses the file (its upload folder is missing)."""
+    app.config["SEND_RETRY_INTERVALS"] = [0]
+    integ = _sftp(world, sftp_server)
+    integ.delivery = sftp_server.settings(remote_dir="/incoming")
+    db.session.commit()
+    factories.leads(world.a.campaign, 4)
+    (outcome,) = sending.batch_now([integ.id], world.a.users["manager"])
+    drain()
+    batch = db.session.get(SentBatch, outcome.batch_id)
+    assert batch.status == "failed" and "/incoming" in batch.last_error
+    assert len(attached_lead_ids(batch.id)) == 4
+
+    (sftp_server.root / "incoming").mkdir()
+    sending.retry_batch(batch.id, world.a.users["manager"])
+    drain()
+    batch = db.session.get(SentBatch, outcome.batch_id)
+    assert batch.status == "delivered"
+    assert sftp_server.files("/incoming") == {batch.file_name: stored_bytes(batch)}
+
+
+def test_ftp_down_then_back(world, app, ftp_server):
+    app.config["SEND_RETRY_INTERVALS"] = [0]
+    from app.services import credentials
+
+    integ = world.a.integration
+    cred = credentials.create_credential(integ.enterprise_id, "ftp login", "password", ftp_server.password)
+    integ.delivery_method, integ.delivery, integ.credential_id = "ftp", ftp_server.settings(), cred.id
+    db.session.commit()
+    factories.leads(world.a.campaign, 4)
+    ftp_server.stop()
+    (outcome,) = sending.batch_now([integ.id], world.a.users["manager"])
+    drain()
+    batch = db.session.get(SentBatch, outcome.batch_id)
+    assert batch.status == "failed" and batch.attempts == 2 and "refused" in batch.last_error
+    ftp_server.start()
+    sending.retry_batch(batch.id, world.a.users["manager"])
+    drain()
+    batch = db.session.get(SentBatch, outcome.batch_id)
+    assert batch.status == "delivered"
+    assert ftp_server.files() == {batch.file_name: stored_bytes(batch)}
