@@ -6,21 +6,19 @@ same transaction that stores it, and each integration's pending_count moves with
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, text, update
 
 from app.errors import ValidationError
 from app.extensions import db
-from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, Campaign, Lead, QueueEntry
-from app.models.types import utcnow
+from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, Campaign
+from app.models.types import UtcDateTime, utcnow
 
 MAX_LEADS_PER_REQUEST = 10_000
 MAX_EXTERNAL_ID = 200
-# Large inserts go in slices: SQLite caps the number of bound parameters.
-CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,57 @@ def validate_leads(leads: Any) -> list[dict]:
     return clean
 
 
-def _insert(model):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+# Each table gets ONE set-based statement whatever the payload size: the rows travel as
+# arrays (PostgreSQL unnest) or one JSON document (SQLite json_each), so there is no
+# per-row parameter binding or statement splitting. This is what makes bulk intake fast.
+_LEADS_SQL = {
+    "postgresql": """
+        INSERT INTO leads (campaign_id, external_id, status, fields, created_at)
+        SELECT :campaign_id, x.e, x.s, CAST(x.f AS jsonb), :now
+        FROM unnest(CAST(:external_ids AS text[]), CAST(:statuses AS text[]), CAST(:fields AS text[])) AS x(e, s, f)
+        ON CONFLICT (campaign_id, external_id) DO NOTHING
+        RETURNING id, status""",
+    "sqlite": """
+        INSERT INTO leads (campaign_id, external_id, status, fields, created_at)
+        SELECT :campaign_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), :now
+        FROM json_each(:rows) WHERE true
+        ON CONFLICT (campaign_id, external_id) DO NOTHING
+        RETURNING id, status""",
+}
+_QUEUE_SQL = {
+    "postgresql": """
+        INSERT INTO queue_entries (integration_id, lead_id, queued_at)
+        SELECT i, l, :now FROM unnest(CAST(:integration_ids AS int[])) AS i
+        CROSS JOIN unnest(CAST(:lead_ids AS bigint[])) AS l ORDER BY i, l""",
+    "sqlite": """
+        INSERT INTO queue_entries (integration_id, lead_id, queued_at)
+        SELECT i.value, l.value, :now FROM json_each(:integration_ids) AS i
+        CROSS JOIN json_each(:lead_ids) AS l ORDER BY i.value, l.value""",
+}
+
+
+def _insert_leads(dialect: str, campaign_id: int, rows: list[dict], now) -> list[tuple[int, str]]:
+    """Insert new leads, skip known external ids; (id, status) of the inserted ones."""
+    if dialect == "postgresql":
+        params = {
+            "external_ids": [r["external_id"] for r in rows],
+            "statuses": [r["status"] for r in rows],
+            "fields": [json.dumps(r["fields"]) for r in rows],
+        }
+    else:
+        params = {"rows": json.dumps([[r["external_id"], r["status"], r["fields"]] for r in rows])}
+    stmt = text(_LEADS_SQL[dialect]).bindparams(bindparam("now", type_=UtcDateTime))
+    return [tuple(row) for row in db.session.execute(stmt, {"campaign_id": campaign_id, "now": now, **params})]
+
+
+def _queue(dialect: str, integration_ids: list[int], lead_ids: list[int], now) -> None:
+    """Queue every lead on every integration, in (integration, lead) order."""
+    if dialect == "postgresql":
+        params = {"integration_ids": integration_ids, "lead_ids": lead_ids}
+    else:
+        params = {"integration_ids": json.dumps(integration_ids), "lead_ids": json.dumps(lead_ids)}
+    stmt = text(_QUEUE_SQL[dialect]).bindparams(bindparam("now", type_=UtcDateTime))
+    db.session.execute(stmt, {"now": now, **params})
 
 
 def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True) -> IntakeResult:
@@ -85,41 +131,33 @@ def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True) -> Inta
     clean = validate_leads(leads)
     now = utcnow()
     seen: set[str] = set()
-    rows = []
+    rows: list[dict] = []
     for lead in clean:
         if lead["external_id"] in seen:
             continue
         seen.add(lead["external_id"])
-        rows.append({"campaign_id": campaign.id, "created_at": now, **lead})
+        rows.append(lead)
 
+    dialect = db.session.get_bind().dialect.name
     try:
-        inserted: list[tuple[int, str]] = []
-        stmt = (
-            _insert(Lead)
-            .on_conflict_do_nothing(index_elements=["campaign_id", "external_id"])
-            .returning(Lead.id, Lead.status)
+        inserted = _insert_leads(dialect, campaign.id, rows, now)
+        valid_ids = sorted(lead_id for lead_id, status in inserted if status in VALID_LEAD_STATUSES)
+        integration_ids = list(
+            db.session.scalars(
+                select(BatchCsvIntegration.id)
+                .where(BatchCsvIntegration.campaign_id == campaign.id, BatchCsvIntegration.enabled)
+                .order_by(BatchCsvIntegration.id)
+            )
         )
-        for start in range(0, len(rows), CHUNK):
-            inserted.extend(db.session.execute(stmt.values(rows[start : start + CHUNK])).all())
-
-        valid_ids = [lead_id for lead_id, status in inserted if status in VALID_LEAD_STATUSES]
-        integration_ids = db.session.scalars(
-            select(BatchCsvIntegration.id)
-            .where(BatchCsvIntegration.campaign_id == campaign.id, BatchCsvIntegration.enabled)
-            .order_by(BatchCsvIntegration.id)
-        ).all()
         queued = 0
-        for integration_id in integration_ids:
-            entries = [{"integration_id": integration_id, "lead_id": lid, "queued_at": now} for lid in valid_ids]
-            for start in range(0, len(entries), CHUNK):
-                db.session.execute(_insert(QueueEntry).values(entries[start : start + CHUNK]))
-            if entries:
-                db.session.execute(
-                    update(BatchCsvIntegration)
-                    .where(BatchCsvIntegration.id == integration_id)
-                    .values(pending_count=BatchCsvIntegration.pending_count + len(entries))
-                )
-            queued += len(entries)
+        if valid_ids and integration_ids:
+            _queue(dialect, integration_ids, valid_ids, now)
+            db.session.execute(
+                update(BatchCsvIntegration)
+                .where(BatchCsvIntegration.id.in_(integration_ids))
+                .values(pending_count=BatchCsvIntegration.pending_count + len(valid_ids))
+            )
+            queued = len(valid_ids) * len(integration_ids)
         if commit:
             db.session.commit()
     except Exception:
