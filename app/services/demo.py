@@ -109,7 +109,7 @@ def seed(leads: int = 20_000, progress: Callable[[int], None] | None = None) -> 
                         "first_name": first,
                         "last_name": last,
                         "email": f"{first}.{last}{n}@example.com".lower(),
-                        "phone": f"+44 7700 {rng.randint(100000, 999999)}",
+                        "phone": f"07700 {rng.randint(100000, 999999)}",
                     },
                 }
             )
