@@ -16,6 +16,7 @@ from wtforms.validators import NumberRange, Optional
 
 from admin_views.base import choices
 from app.models.integrations import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, DELIVERY_METHODS, LINE_ENDINGS, QUOTING
+from app.services.integration_rules import FILE_COLUMNS
 
 METHOD_LABELS = {"sftp": "SFTP", "email": "Email", "ftp": "FTP / FTPS", "s3": "S3 bucket", "local": "Local folder"}
 FORMAT_LABELS = {"csv": "CSV (comma)", "tsv": "TSV (tab)", "psv": "PSV (pipe)", "xlsx": "Excel (xlsx)"}
@@ -27,18 +28,8 @@ DELIVERY_FIELDS: dict[str, dict[str, str]] = {
     "s3": {"bucket": "bucket", "prefix": "prefix", "endpointUrl": "endpoint_url", "region": "region"},
     "local": {"directory": "directory"},
 }
-FILE_FIELDS = {
-    "format": "file_format",
-    "delimiter": "delimiter",
-    "header": "header",
-    "quoting": "quoting",
-    "lineEnding": "line_ending",
-    "encoding": "encoding",
-    "nameTemplate": "name_template",
-    "compression": "compression",
-    "maxLeadsPerFile": "max_leads_per_file",
-    "sendEmpty": "send_empty",
-}
+# The form fields are named after the model columns, so the service's map serves both.
+FILE_FIELDS = FILE_COLUMNS
 TOP_FIELDS = {"campaignId": "campaign_id", "label": "label", "enabled": "enabled"}
 TIMEZONES = sorted(available_timezones())
 
