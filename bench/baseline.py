@@ -20,6 +20,9 @@ class DefaultView(ModelView):
     can_export = True
     export_types = ["csv"]
     named_filter_urls = True
+    # Only so the deep-page case reads the same rows (50 a page) as the API's.
+    can_set_page_size = True
+    page_size_options = (20, 50, 100)
 
 
 class PendingView(DefaultView):

@@ -178,7 +178,7 @@ def _cases(app, base_urls: dict[str, str], counts: dict[str, int]) -> list[Case]
     cases = [
         Case("pending", "admin", "first", f"{PENDING_URL}/"),
         Case("pending", "admin", "filtered", f"{PENDING_URL}/?{adv_name}=Acme"),
-        Case("pending", "admin", "deep", f"{PENDING_URL}/?page={deep_p}"),
+        Case("pending", "admin", "deep", f"{PENDING_URL}/?page_size={PAGE}&page={deep_p}"),
         Case("pending", "admin", "sorted", f"{PENDING_URL}/?{_sort_arg(pending_view, 'pending_count')}"),
         Case("pending", "api", "first", "/api/v4/batch-manager"),
         Case("pending", "api", "filtered", "/api/v4/batch-manager?advertiserName=Acme"),
@@ -186,7 +186,7 @@ def _cases(app, base_urls: dict[str, str], counts: dict[str, int]) -> list[Case]
         Case("pending", "api", "sorted", "/api/v4/batch-manager?sort=-leadCount"),
         Case("sent", "admin", "first", f"{SENT_URL}/"),
         Case("sent", "admin", "filtered", f"{SENT_URL}/?{camp_name}=Solar"),
-        Case("sent", "admin", "deep", f"{SENT_URL}/?page={deep_s}"),
+        Case("sent", "admin", "deep", f"{SENT_URL}/?page_size={PAGE}&page={deep_s}"),
         Case("sent", "admin", "sorted", f"{SENT_URL}/?{_sort_arg(sent_view, 'lead_count')}"),
         Case("sent", "api", "first", "/api/v4/campaign-lead-batches"),
         Case("sent", "api", "filtered", "/api/v4/campaign-lead-batches?campaignName=Solar"),
@@ -203,7 +203,7 @@ def _cases(app, base_urls: dict[str, str], counts: dict[str, int]) -> list[Case]
         cases += [
             Case(table, "baseline", "first", f"{url}/"),
             Case(table, "baseline", "filtered", f"{url}/?{_filter_arg(view, flt_label)}={value}"),
-            Case(table, "baseline", "deep", f"{url}/?page={deep}"),
+            Case(table, "baseline", "deep", f"{url}/?page_size={PAGE}&page={deep}"),
             Case(table, "baseline", "sorted", f"{url}/?{baseline.sort_arg(app, table, sort_column)}"),
         ]
     return cases
