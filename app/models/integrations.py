@@ -43,6 +43,8 @@ class BatchCsvIntegration(db.Model):
     __table_args__ = (
         # Pending Batches lists integrations with leads waiting.
         Index("ix_integrations_enterprise_pending", "enterprise_id", "pending_count"),
+        # The Pending table's default order (next run) within a tenant, read in index order.
+        Index("ix_integrations_enterprise_next_run", "enterprise_id", "next_run_at", "id"),
         Index("ix_integrations_label", "label"),
         # The scheduler tick: enabled integrations whose next run is due.
         Index("ix_integrations_due", "next_run_at", sqlite_where=text("enabled"), postgresql_where=text("enabled")),

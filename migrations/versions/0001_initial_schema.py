@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 23:04:33.345377
+Create Date: 2026-11-30 01:00:09.258260
 
 """
 from alembic import op
@@ -165,6 +165,7 @@ def upgrade():
     with op.batch_alter_table('batch_integrations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_batch_integrations_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index('ix_integrations_due', ['next_run_at'], unique=False, sqlite_where=sa.text('enabled'), postgresql_where=sa.text('enabled'))
+        batch_op.create_index('ix_integrations_enterprise_next_run', ['enterprise_id', 'next_run_at', 'id'], unique=False)
         batch_op.create_index('ix_integrations_enterprise_pending', ['enterprise_id', 'pending_count'], unique=False)
         batch_op.create_index('ix_integrations_label', ['label'], unique=False)
 
@@ -216,11 +217,15 @@ def upgrade():
     )
     with op.batch_alter_table('sent_batches', schema=None) as batch_op:
         batch_op.create_index('ix_sent_advertiser', ['enterprise_id', 'advertiser_id'], unique=False)
+        batch_op.create_index('ix_sent_advertiser_name', ['enterprise_id', 'advertiser_name'], unique=False)
         batch_op.create_index('ix_sent_campaign', ['enterprise_id', 'campaign_id'], unique=False)
+        batch_op.create_index('ix_sent_campaign_name', ['enterprise_id', 'campaign_name'], unique=False)
         batch_op.create_index('ix_sent_enterprise_id', ['enterprise_id', 'id'], unique=False)
+        batch_op.create_index('ix_sent_enterprise_lead_count', ['enterprise_id', 'lead_count', 'id'], unique=False)
         batch_op.create_index('ix_sent_enterprise_sent_at', ['enterprise_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_sent_integration', ['integration_id', 'id'], unique=False)
         batch_op.create_index('ix_sent_label', ['enterprise_id', 'label'], unique=False)
+        batch_op.create_index('ix_sent_lead_count', ['enterprise_id', 'lead_count', 'id'], unique=False)
         batch_op.create_index('ix_sent_status_updated', ['status', 'updated_at'], unique=False)
 
     op.create_table('queue_entries',
@@ -254,11 +259,15 @@ def downgrade():
     op.drop_table('queue_entries')
     with op.batch_alter_table('sent_batches', schema=None) as batch_op:
         batch_op.drop_index('ix_sent_status_updated')
+        batch_op.drop_index('ix_sent_lead_count')
         batch_op.drop_index('ix_sent_label')
         batch_op.drop_index('ix_sent_integration')
         batch_op.drop_index('ix_sent_enterprise_sent_at')
+        batch_op.drop_index('ix_sent_enterprise_lead_count')
         batch_op.drop_index('ix_sent_enterprise_id')
+        batch_op.drop_index('ix_sent_campaign_name')
         batch_op.drop_index('ix_sent_campaign')
+        batch_op.drop_index('ix_sent_advertiser_name')
         batch_op.drop_index('ix_sent_advertiser')
 
     op.drop_table('sent_batches')
@@ -266,6 +275,7 @@ def downgrade():
     with op.batch_alter_table('batch_integrations', schema=None) as batch_op:
         batch_op.drop_index('ix_integrations_label')
         batch_op.drop_index('ix_integrations_enterprise_pending')
+        batch_op.drop_index('ix_integrations_enterprise_next_run')
         batch_op.drop_index('ix_integrations_due', sqlite_where=sa.text('enabled'), postgresql_where=sa.text('enabled'))
         batch_op.drop_index(batch_op.f('ix_batch_integrations_campaign_id'))
 
