@@ -70,8 +70,6 @@ class SentBatch(db.Model):
         Index("ix_sent_lead_count", "enterprise_id", "lead_count", "id"),
         Index("ix_sent_advertiser_name", "enterprise_id", "advertiser_name"),
         Index("ix_sent_campaign_name", "enterprise_id", "campaign_name"),
-        # A tenant's files sorted by lead count page through this index (bench/tables.py).
-        Index("ix_sent_enterprise_lead_count", "enterprise_id", "lead_count", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

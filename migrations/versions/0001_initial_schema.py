@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 01:00:09.258260
+Create Date: 2026-11-30 01:01:31.905447
 
 """
 from alembic import op
@@ -221,7 +221,6 @@ def upgrade():
         batch_op.create_index('ix_sent_campaign', ['enterprise_id', 'campaign_id'], unique=False)
         batch_op.create_index('ix_sent_campaign_name', ['enterprise_id', 'campaign_name'], unique=False)
         batch_op.create_index('ix_sent_enterprise_id', ['enterprise_id', 'id'], unique=False)
-        batch_op.create_index('ix_sent_enterprise_lead_count', ['enterprise_id', 'lead_count', 'id'], unique=False)
         batch_op.create_index('ix_sent_enterprise_sent_at', ['enterprise_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_sent_integration', ['integration_id', 'id'], unique=False)
         batch_op.create_index('ix_sent_label', ['enterprise_id', 'label'], unique=False)
@@ -263,7 +262,6 @@ def downgrade():
         batch_op.drop_index('ix_sent_label')
         batch_op.drop_index('ix_sent_integration')
         batch_op.drop_index('ix_sent_enterprise_sent_at')
-        batch_op.drop_index('ix_sent_enterprise_lead_count')
         batch_op.drop_index('ix_sent_enterprise_id')
         batch_op.drop_index('ix_sent_campaign_name')
         batch_op.drop_index('ix_sent_campaign')
