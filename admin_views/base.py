@@ -188,6 +188,19 @@ class TenantModelView(SecuredMixin, ModelView):
     def get_count_query(self):
         return CappedCount(db.session.query(self.model.id).filter(*self.scope()))
 
+    def _apply_pagination(self, query, page, page_size):
+        """Deep pages by deferred join: skip rows over the ids alone, then load one page.
+
+        Flask-Admin's OFFSET over full rows reads every skipped row from the table
+        (90 ms for page 1,800 of the Sent table at bench scale); the ids come from an
+        index that starts with enterprise_id.
+        """
+        if not page:
+            return super()._apply_pagination(query, page, page_size)
+        ids_query = query.with_entities(self.model.id).enable_eagerloads(False)
+        ids = [row[0] for row in super()._apply_pagination(ids_query, page, page_size)]
+        return query.filter(self.model.id.in_(ids))
+
     def get_one(self, id: Any) -> Any:
         """This enterprise's row or 404 (Flask-Admin would flash and redirect instead)."""
         try:

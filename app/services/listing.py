@@ -214,8 +214,12 @@ def sent_batches(
         contains(SentBatch.label, label),
     ]
     stmt = stmt.where(*[c for c in conditions if c is not None])
-    rows, total = paginate(stmt, order, page, per_page)
-    return Page([sent_row(batch) for (batch,) in rows], total, page, per_page)
+    # Deferred join: page through the ids alone (an index-only scan when an index
+    # starting with enterprise_id covers the sort), then load the page's full rows.
+    # OFFSET over full rows read every skipped row of a deep page from the table.
+    ids, total = paginate(stmt.with_only_columns(SentBatch.id), order, page, per_page)
+    batches = db.session.scalars(select(SentBatch).where(SentBatch.id.in_([i for (i,) in ids])).order_by(*order))
+    return Page([sent_row(batch) for batch in batches], total, page, per_page)
 
 
 def sent_row(batch: SentBatch) -> dict:
