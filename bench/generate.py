@@ -127,7 +127,7 @@ def read_meta() -> dict | None:
 
 
 def _add_new_indexes(meta: dict) -> bool:
-    """When the models only gained indexes since generation, build them and keep the data.
+    """When only indexes changed in the models since generation, apply that and keep the data.
 
     The schema is one regenerated migration until the first release, so `upgrade`
     cannot bring an old bench database forward; any other difference regenerates.
@@ -141,13 +141,13 @@ def _add_new_indexes(meta: dict) -> bool:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     # The bench's own bench_meta table shows up as "remove_table"; it is not a model.
     diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == "bench_meta")]
-    if any(not (isinstance(d, tuple) and d[0] == "add_index") for d in diff):
+    if any(not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index")) for d in diff):
         return False
     if diff:
         with db.engine.begin() as conn:
-            for _op, index in diff:
-                click.echo(f"[generate] adding index {index.name} to the existing data", err=True)
-                conn.execute(CreateIndex(index))
+            for op, index in diff:
+                click.echo(f"[generate] {op} {index.name} on the existing data", err=True)
+                conn.execute(CreateIndex(index) if op == "add_index" else DropIndex(index))
         _analyze()
     with db.engine.begin() as conn:
         meta["schema"] = schema_hash()
