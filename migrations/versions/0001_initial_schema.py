@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 01:08:42.335725
+Create Date: 2026-11-30 01:01:31.905447
 
 """
 from alembic import op
@@ -217,7 +217,9 @@ def upgrade():
     )
     with op.batch_alter_table('sent_batches', schema=None) as batch_op:
         batch_op.create_index('ix_sent_advertiser', ['enterprise_id', 'advertiser_id'], unique=False)
+        batch_op.create_index('ix_sent_advertiser_name', ['enterprise_id', 'advertiser_name'], unique=False)
         batch_op.create_index('ix_sent_campaign', ['enterprise_id', 'campaign_id'], unique=False)
+        batch_op.create_index('ix_sent_campaign_name', ['enterprise_id', 'campaign_name'], unique=False)
         batch_op.create_index('ix_sent_enterprise_id', ['enterprise_id', 'id'], unique=False)
         batch_op.create_index('ix_sent_enterprise_sent_at', ['enterprise_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_sent_integration', ['integration_id', 'id'], unique=False)
@@ -261,7 +263,9 @@ def downgrade():
         batch_op.drop_index('ix_sent_integration')
         batch_op.drop_index('ix_sent_enterprise_sent_at')
         batch_op.drop_index('ix_sent_enterprise_id')
+        batch_op.drop_index('ix_sent_campaign_name')
         batch_op.drop_index('ix_sent_campaign')
+        batch_op.drop_index('ix_sent_advertiser_name')
         batch_op.drop_index('ix_sent_advertiser')
 
     op.drop_table('sent_batches')
