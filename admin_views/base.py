@@ -246,3 +246,10 @@ def _safe_return(url: str | None) -> str | None:
 
 
 safe_return = _safe_return
+
+
+def preview_paging() -> tuple[int, int]:
+    """Page and page size of a lead preview (View pages) from the query string, clamped."""
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    per_page = request.args.get("per_page", 50, type=int) or 50
+    return page, min(max(per_page, 10), 500)

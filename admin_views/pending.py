@@ -11,7 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from admin_views import formatting as fmt
-from admin_views.base import MacroRowAction, TenantModelView, flash_error, has_role, require_role, safe_return
+from admin_views.base import (
+    MacroRowAction,
+    TenantModelView,
+    flash_error,
+    has_role,
+    preview_paging,
+    require_role,
+    safe_return,
+)
 from app.errors import DomainError
 from app.extensions import db
 from app.models import BatchCsvIntegration, Campaign, Role
@@ -171,7 +179,7 @@ class PendingBatchesView(TenantModelView):
         from app.services import files
 
         integration = _owned_integration(integration_id)
-        page, per_page = _paging()
+        page, per_page = preview_paging()
         preview = files.preview_pending(integration, page, per_page)
         return self.render(
             "admin/bm/preview.html",
@@ -193,9 +201,3 @@ def _owned_integration(integration_id: int) -> BatchCsvIntegration:
     if integration is None or integration.enterprise_id != current_user.enterprise_id:
         abort(404)
     return integration
-
-
-def _paging() -> tuple[int, int]:
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    per_page = request.args.get("per_page", 50, type=int) or 50
-    return page, min(max(per_page, 10), 500)

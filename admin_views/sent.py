@@ -8,8 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views import formatting as fmt
-from admin_views.base import MacroRowAction, TenantModelView, flash_error, require_role, safe_return
-from admin_views.pending import _paging
+from admin_views.base import MacroRowAction, TenantModelView, flash_error, preview_paging, require_role, safe_return
 from app.errors import DomainError
 from app.extensions import db
 from app.models import IN_FLIGHT, Role, SentBatch
@@ -102,7 +101,7 @@ class SentBatchesView(TenantModelView):
         from app.services import files
 
         batch = self.get_owned_or_404(batch_id)
-        page, per_page = _paging()
+        page, per_page = preview_paging()
         preview = files.preview_sent(batch, page, per_page)
         return self.render(
             "admin/bm/preview.html",

@@ -11,6 +11,7 @@ from app.api.core import (
     ApiBlueprint,
     batch_now_limit,
     current_user,
+    list_args,
     listing,
     owned,
     rate_limit_key,
@@ -48,9 +49,7 @@ def _filters(args: dict) -> dict:
         "campaign_id": args.get("campaignId"),
         "campaign_name": args.get("campaignName"),
         "label": args.get("label"),
-        "sort": args.get("sort"),
-        "page": args["page"],
-        "per_page": args["perPage"],
+        **list_args(args),
     }
 
 

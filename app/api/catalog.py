@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, current_user, listing, roles
+from app.api.core import ApiBlueprint, created, current_user, list_args, listing, roles
 from app.services import catalog, credentials
 
 blp = ApiBlueprint("catalog", __name__, url_prefix="/api/v4", description="Advertisers, campaigns and credentials")
-
-
-def _paging(args: dict) -> dict:
-    return {"sort": args.get("sort"), "page": args["page"], "per_page": args["perPage"]}
 
 
 @blp.route("/advertisers", methods=["GET"])
@@ -18,7 +14,7 @@ def _paging(args: dict) -> dict:
 @blp.response(200, s.envelope(s.AdvertiserOut, "AdvertiserPage", many=True))
 def advertisers(args):
     """The enterprise's advertisers."""
-    return listing(catalog.list_advertisers(current_user().enterprise_id, name=args.get("name"), **_paging(args)))
+    return listing(catalog.list_advertisers(current_user().enterprise_id, name=args.get("name"), **list_args(args)))
 
 
 @blp.route("/advertisers", methods=["POST"])
@@ -42,7 +38,7 @@ def campaigns(args):
             advertiser_id=args.get("advertiserId"),
             name=args.get("name"),
             status=args.get("status"),
-            **_paging(args),
+            **list_args(args),
         )
     )
 
@@ -62,7 +58,7 @@ def create_campaign(body):
 @blp.response(200, s.envelope(s.CredentialOut, "CredentialPage", many=True))
 def list_credentials(args):
     """Credentials by name and kind; a secret is never returned."""
-    return listing(catalog.list_credentials(current_user().enterprise_id, **_paging(args)))
+    return listing(catalog.list_credentials(current_user().enterprise_id, **list_args(args)))
 
 
 @blp.route("/credentials", methods=["POST"])

@@ -144,6 +144,11 @@ def intake_limit() -> str:
     return current_app.config["RATELIMIT_INTAKE"]
 
 
+def list_args(args: dict) -> dict:
+    """The sort and paging query arguments of a list, as the listing services take them."""
+    return {"sort": args.get("sort"), "page": args["page"], "per_page": args["perPage"]}
+
+
 def listing(page) -> Response:
     """A Page as {"data": [...], "meta": {page, perPage, total}}."""
     return jsonify(data=page.rows, meta=page.meta())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, current_user, listing, owned, require, roles
+from app.api.core import ApiBlueprint, created, current_user, list_args, listing, owned, require, roles
 from app.models import BatchCsvIntegration
 from app.services import catalog, integrations
 
@@ -23,9 +23,7 @@ def list_integrations(args):
             campaign_id=args.get("campaignId"),
             label=args.get("label"),
             enabled=args.get("enabled"),
-            sort=args.get("sort"),
-            page=args["page"],
-            per_page=args["perPage"],
+            **list_args(args),
         )
     )
 
