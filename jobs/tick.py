@@ -7,7 +7,7 @@ import logging
 from redis import Redis
 from rq.cron import CronScheduler
 
-from jobs.queues import TICK_QUEUE
+from app.services.queueing import TICK_QUEUE
 
 log = logging.getLogger(__name__)
 

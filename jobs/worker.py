@@ -13,7 +13,7 @@ from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 from rq.timeouts import TimerDeathPenalty
 
-from jobs.queues import DEFAULT_QUEUES
+from app.services.queueing import DEFAULT_QUEUES
 
 
 class AppContextMixin:

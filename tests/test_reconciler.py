@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import SentBatch
 from app.models.types import utcnow
 from app.services import sending, ticks
-from jobs.queues import SEND_QUEUE
+from app.services.queueing import SEND_QUEUE
 from tests import factories
 from tests.engine_support import (
     attached_lead_ids,

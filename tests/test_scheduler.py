@@ -11,7 +11,7 @@ from rq import Queue
 from app.extensions import db
 from app.models import BatchCsvIntegration
 from app.services import scheduling, ticks
-from jobs.queues import SEND_QUEUE
+from app.services.queueing import SEND_QUEUE
 from tests import factories
 from tests.engine_support import batches, drain
 
@@ -122,7 +122,7 @@ def test_the_database_guard_holds_when_redis_forgets_the_job(world, app):
 
 def test_a_stale_tick_finding_the_job_already_queued_does_not_queue_it_again(world, app):
     """The Redis guard: a tick that read next_run_at before another advanced it sends nothing new."""
-    from jobs.queues import enqueue_scheduled_send
+    from app.services.queueing import enqueue_scheduled_send
 
     integ = world.a.integration
     now = _utc(2026, 6, 1, 6, 0)

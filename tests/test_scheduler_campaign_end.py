@@ -9,7 +9,7 @@ from rq import Queue
 from app.extensions import db
 from app.models import Campaign, SentBatch
 from app.services import campaign_end, sending
-from jobs.queues import TICK_QUEUE
+from app.services.queueing import TICK_QUEUE
 from jobs.tick import build_cron_scheduler
 from tests import factories
 from tests.engine_support import attached_lead_ids, batches, drain, pending_count

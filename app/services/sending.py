@@ -17,7 +17,7 @@ from app.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
 from app.models.types import utcnow
-from app.services import audit
+from app.services import audit, queueing
 from app.services.claim import BatchNowOutcome, claim, lock_integration
 from app.services.tenancy import get_owned
 
@@ -118,11 +118,9 @@ def _enqueue(batch_ids: list[int], reason: str) -> None:
     """Queue processing jobs after commit; if Redis is unreachable the reconciler picks them up."""
     if not batch_ids:
         return
-    from jobs.queues import enqueue_process
-
     for batch_id in batch_ids:
         try:
-            enqueue_process(batch_id, reason)
+            queueing.enqueue_process(batch_id, reason)
         except Exception:  # the DB row is the truth; the reconciler re-enqueues stuck batches
             log.exception("could not enqueue batch %s; the reconciler will pick it up", batch_id)
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, SentBatch
 from app.models.types import utcnow
-from app.services import campaign_end, scheduling
+from app.services import campaign_end, queueing, scheduling
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,6 @@ def run_tick(now: datetime | None = None) -> dict:
 
 def enqueue_due_sends(now: datetime) -> list[str]:
     """Enqueue the send of every enabled integration whose next run is due; advance next runs."""
-    from jobs.queues import enqueue_scheduled_send
-
     _initialise_next_runs(now)
     table = BatchCsvIntegration.__table__
     due = db.session.execute(
@@ -57,7 +55,7 @@ def enqueue_due_sends(now: datetime) -> list[str]:
         except Exception:
             log.exception("integration %s has an unusable schedule; not sent", row.id)
             continue
-        job = enqueue_scheduled_send(row.id, key)
+        job = queueing.enqueue_scheduled_send(row.id, key)
         advanced = db.session.execute(
             table.update()
             .where(table.c.id == row.id, table.c.next_run_at == row.next_run_at)
@@ -116,12 +114,9 @@ def reconcile_stuck(now: datetime | None = None) -> list[int]:
         db.session.commit()
         if won:
             taken.append(batch_id)
-    if taken:
-        from jobs.queues import enqueue_process
-
-        for batch_id in taken:
-            try:
-                enqueue_process(batch_id, "reconcile")
-            except Exception:
-                log.exception("could not re-enqueue stuck batch %s", batch_id)
+    for batch_id in taken:
+        try:
+            queueing.enqueue_process(batch_id, "reconcile")
+        except Exception:
+            log.exception("could not re-enqueue stuck batch %s", batch_id)
     return taken

@@ -46,7 +46,7 @@ class Worker:
         from rq import Queue
         from rq.timeouts import TimerDeathPenalty
 
-        from jobs.queues import DEFAULT_QUEUES
+        from app.services.queueing import DEFAULT_QUEUES
         from jobs.worker import AppSimpleWorker
 
         class ThreadWorker(AppSimpleWorker):

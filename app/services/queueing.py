@@ -1,4 +1,8 @@
-"""Queues and enqueueing: names, job options, idempotent job ids.
+"""The enqueue port of the domain: queue names, job options, idempotent job ids.
+
+Services queue work through these helpers and name each job by its dotted path
+(RQ imports it in the worker), so the domain never imports the job layer: `jobs/`
+holds the job functions, which call back down into services.
 
 No connection is made at import time; every helper takes the Redis client of the
 current app (app.redis_conn.get_redis) and passes it to RQ explicitly (RQ 2 has no
@@ -30,6 +34,11 @@ RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 DEFAULT_RETRY_INTERVALS = (30, 120, 600)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+# The job functions, by the dotted path RQ resolves in the worker (tests check each resolves).
+PROCESS_BATCH_JOB = "jobs.send.process_batch"
+SCHEDULED_SEND_JOB = "jobs.send.send_scheduled"
+JOBS = (PROCESS_BATCH_JOB, SCHEDULED_SEND_JOB)
 
 
 def get_queue(name: str = SEND_QUEUE) -> Queue:
@@ -67,7 +76,7 @@ def enqueue_process(batch_id: int, reason: str = "claim") -> Job | None:
     intervals = retry_intervals()
     return _enqueue_unique(
         get_queue(SEND_QUEUE),
-        "jobs.send.process_batch",
+        PROCESS_BATCH_JOB,
         process_job_id(batch_id, reason),
         batch_id,
         job_timeout=int(current_app.config["SEND_JOB_TIMEOUT"]),
@@ -82,7 +91,7 @@ def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
     """Queue the scheduled send of one integration for one local time slot (once per slot)."""
     return _enqueue_unique(
         get_queue(SEND_QUEUE),
-        "jobs.send.send_scheduled",
+        SCHEDULED_SEND_JOB,
         f"send-{integration_id}-{slot_key}",
         integration_id,
         slot_key,
@@ -94,8 +103,3 @@ def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
         retry=Retry(max=3, interval=[10, 60, 300]),
         description=f"scheduled send of integration {integration_id} at {slot_key}",
     )
-
-
-def enqueue_tick() -> Job:
-    """Queue one scheduler tick now (the CLI `ops tick --enqueue` and tests use it)."""
-    return get_queue(TICK_QUEUE).enqueue("jobs.tick.tick", job_timeout=300, result_ttl=600, ttl=300)
