@@ -6,7 +6,8 @@ executemany in big transactions on SQLite) with the secondary indexes dropped an
 rebuilt afterwards, which is how one would restore a production dump. One integration
 ("the hot one") holds half the pending leads: it is the 1,000,000-lead batch of the
 send-path benchmark. A `bench_meta` row records the scale, the generator version and
-a hash of the migrations, so a second run at the same scale skips generation.
+a hash of the migrations, so a second run at the same scale skips generation; data
+generated at an earlier revision is brought forward by the real migrations (`flask db upgrade`).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def ensure(backend: str, factor: float, *, force: bool = False) -> dict:
     with app.app_context():
         meta = read_meta()
         same_scale = bool(meta) and meta.get("scale") == asdict(scale)
-        if not force and same_scale and (meta.get("schema") == schema_hash() or _add_new_indexes(meta)):
+        if not force and same_scale and (meta.get("schema") == schema_hash() or _upgrade_in_place(meta)):
             click.echo(f"[generate] {backend}: data at scale {factor} already there ({name}), reused", err=True)
         else:
             reset_schema(backend)
@@ -126,29 +127,33 @@ def read_meta() -> dict | None:
     return json.loads(row[0]) if row else None
 
 
-def _add_new_indexes(meta: dict) -> bool:
-    """When only indexes changed in the models since generation, apply that and keep the data.
-
-    The schema is one regenerated migration until the first release, so `upgrade`
-    cannot bring an old bench database forward; any other difference regenerates.
+def _upgrade_in_place(meta: dict) -> bool:
+    """Bring data generated at an earlier revision to head with the real migrations, as a
+    production upgrade does, and keep it; False when the result still differs from the models
+    (data generated before the first release's schema was frozen), which regenerates.
     """
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask_migrate import upgrade
 
     from app.extensions import db
 
     with db.engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    known = {script.revision for script in ScriptDirectory(str(common.ROOT / "migrations")).walk_revisions()}
+    if current not in known:  # generated on a checkout with other revisions
+        click.echo(f"[generate] the data is at revision {current}, unknown here", err=True)
+        return False
+    upgrade()
+    with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     # The bench's own bench_meta table shows up as "remove_table"; it is not a model.
     diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == "bench_meta")]
-    if any(not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index")) for d in diff):
-        return False
     if diff:
-        with db.engine.begin() as conn:
-            for op, index in diff:
-                click.echo(f"[generate] {op} {index.name} on the existing data", err=True)
-                conn.execute(CreateIndex(index) if op == "add_index" else DropIndex(index))
-        _analyze()
+        click.echo(f"[generate] the data's schema differs from the models after upgrading: {diff}", err=True)
+        return False
+    _analyze()
     with db.engine.begin() as conn:
         meta["schema"] = schema_hash()
         conn.execute(text("UPDATE bench_meta SET v = :v WHERE k = 'meta'"), {"v": json.dumps(meta)})
