@@ -192,6 +192,7 @@ def child_ours(integration_id: int) -> dict:
     from app.models import SentBatch, Trigger
     from app.models.types import utcnow
     from app.services import pipeline, sending
+    from app.services.actors import SYSTEM
 
     _mapping(integration_id)  # warm the connection and the ORM before measuring
     db.session.remove()
@@ -199,7 +200,7 @@ def child_ours(integration_id: int) -> dict:
 
     def go() -> dict:
         state["t0"] = utcnow()
-        outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value)
+        outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM)
         state["claimed"] = utcnow()
         batch_id = outcomes[0].batch_id
         status = pipeline.process_batch(batch_id)

@@ -28,8 +28,9 @@ def process_batch(batch_id: int) -> str:
 
 def send_scheduled(integration_id: int, slot_key: str) -> list[dict]:
     """The scheduled send of one integration for one local time slot."""
+    from app.services.actors import SYSTEM
     from app.services.sending import send_integration
 
-    outcomes = send_integration(integration_id, Trigger.SCHEDULE.value)
+    outcomes = send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM)
     log.info("scheduled send of integration %s at %s: %s", integration_id, slot_key, outcomes)
     return [o.to_dict() for o in outcomes]

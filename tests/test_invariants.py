@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch, User
 from app.services import sending
+from app.services.actors import SYSTEM
 from app.services.intake import ingest_leads
 from tests.engine_support import counter, csv_rows, delivered_files, drain, pending_count, stored_bytes
 
@@ -76,7 +77,7 @@ def _scenario(app, world, *, senders: int, rounds: int, chunks: int, max_per_fil
                 if kind == "batch_now":
                     outcomes.extend(sending.batch_now([integration_id], user))
                 else:
-                    outcomes.extend(sending.send_integration(integration_id, "schedule"))
+                    outcomes.extend(sending.send_integration(integration_id, "schedule", SYSTEM))
                 if rng.random() < 0.3:
                     db.session.expire_all()
 
@@ -99,7 +100,7 @@ def _scenario(app, world, *, senders: int, rounds: int, chunks: int, max_per_fil
     assert all(o.batch_id in known for o in outcomes if o.status == "in_flight")
 
     # Send what is left, run every job, then read every delivered file.
-    sending.send_integration(integration_id, "schedule")
+    sending.send_integration(integration_id, "schedule", SYSTEM)
     drain()
     _check_exactly_once(integration_id, total)
     assert pending_count(integration_id) == 0
@@ -191,7 +192,7 @@ def test_random_sequences_of_every_action_keep_every_lead_in_exactly_one_file(ap
         ingest,
         ingest,
         lambda: sending.batch_now([integration_id], manager),
-        lambda: sending.send_integration(integration_id, "schedule"),
+        lambda: sending.send_integration(integration_id, "schedule", SYSTEM),
         drain,
         drain,
         lambda: set_destination(False),
@@ -214,7 +215,7 @@ def test_random_sequences_of_every_action_keep_every_lead_in_exactly_one_file(ap
         if batch.id not in requeued:
             sending.retry_batch(batch.id, manager)
     drain()
-    sending.send_integration(integration_id, "schedule")
+    sending.send_integration(integration_id, "schedule", SYSTEM)
     drain()
     originals = db.session.scalars(select(SentBatch).where(SentBatch.resend_of_id.is_(None))).all()
     seen: list[int] = []

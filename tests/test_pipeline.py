@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import BatchCsvIntegration, SentBatch
 from app.services import pipeline, sending
+from app.services.actors import SYSTEM
 from app.services.storage import get_store
 from tests import factories
 from tests.engine_support import attached_lead_ids, batches, csv_rows, delivered_files, drain, stored_bytes
@@ -21,7 +22,7 @@ def _claim(world, n: int = 5, **settings) -> SentBatch:
         setattr(integ, key, value)
     db.session.commit()
     factories.leads(world.a.campaign, n)
-    outcomes = sending.send_integration(integ.id, "schedule")
+    outcomes = sending.send_integration(integ.id, "schedule", SYSTEM)
     # The jobs just enqueued are not run here: these tests drive process_batch directly.
     world.a.integration  # noqa: B018 - keep the fixture object alive
     return db.session.get(SentBatch, outcomes[0].batch_id)

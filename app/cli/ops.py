@@ -81,10 +81,11 @@ def send_now(integration_id: int) -> None:
     """Claim an integration's pending leads now (as the scheduler would) and queue the files."""
     from app.errors import DomainError
     from app.models import Trigger
+    from app.services.actors import SYSTEM
     from app.services.sending import send_integration
 
     try:
-        outcomes = send_integration(integration_id, Trigger.SCHEDULE.value)
+        outcomes = send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     for o in outcomes:

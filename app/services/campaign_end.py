@@ -23,6 +23,7 @@ def send_due(now: datetime | None = None) -> list[int]:
     been claimed; if one could not start, the whole campaign is tried again next tick
     (integrations already sent then claim only what arrived since).
     """
+    from app.services.actors import SYSTEM
     from app.services.sending import send_integration
 
     now = now or utcnow()
@@ -43,7 +44,7 @@ def send_due(now: datetime | None = None) -> list[int]:
         done = True
         for integration_id in integration_ids:
             try:
-                send_integration(integration_id, Trigger.CAMPAIGN_END.value)
+                send_integration(integration_id, Trigger.CAMPAIGN_END.value, SYSTEM)
             except Exception:
                 log.exception("final batch of integration %s failed to start", integration_id)
                 done = False

@@ -11,14 +11,18 @@ from app.errors import Forbidden, ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Credential, Role, User
 from app.services import audit
+from app.services.actors import Actor, is_system
 from app.services.listing import Page, contains, iso_date, iso_utc, paginate, parse_sort
 
 CAMPAIGN_STATUSES = ("active", "paused", "ended")
 MAX_NAME = 200
 
 
-def _require_admin(user: User | None, what: str) -> None:
-    if user is not None and not user.has_role(Role.ADMIN):
+def _require_admin(user: Actor | None, what: str) -> None:
+    # Fails closed: the system passes SYSTEM explicitly, a missing user (None) is refused.
+    if is_system(user):
+        return
+    if not isinstance(user, User) or not user.has_role(Role.ADMIN):
         raise Forbidden(f"only admins can create {what}")
 
 
@@ -53,7 +57,7 @@ def list_advertisers(enterprise_id: int, *, name: str | None = None, sort=None, 
     return _listed(stmt, sort, ADVERTISER_SORT, Advertiser.id.asc(), page, per_page, advertiser_row)
 
 
-def create_advertiser(enterprise_id: int, name: Any, user: User | None) -> Advertiser:
+def create_advertiser(enterprise_id: int, name: Any, user: Actor | None) -> Advertiser:
     """Create an advertiser; admins only; commits."""
     _require_admin(user, "advertisers")
     errors: dict[str, list[str]] = {}
@@ -123,7 +127,7 @@ def _date(value: Any, key: str, errors: dict[str, list[str]]) -> date | None:
         return None
 
 
-def create_campaign(enterprise_id: int, payload: dict, user: User | None) -> Campaign:
+def create_campaign(enterprise_id: int, payload: dict, user: Actor | None) -> Campaign:
     """Create a campaign under one of the enterprise's advertisers; admins only; commits."""
     _require_admin(user, "campaigns")
     errors: dict[str, list[str]] = {}

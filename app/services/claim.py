@@ -17,6 +17,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, QueueEntry, SentBatch, Trigger, User
 from app.services import audit
+from app.services.actors import Actor
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def lock_integration(integration_id: int) -> BatchCsvIntegration | None:
     ).first()
 
 
-def claim(integration_id: int, trigger: str, user: User | None) -> list[BatchNowOutcome]:
+def claim(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcome]:
     """Claim the pending entries into new files inside the caller's transaction (not committed)."""
     integration = lock_integration(integration_id)
     if integration is None:
@@ -114,7 +115,7 @@ def claim(integration_id: int, trigger: str, user: User | None) -> list[BatchNow
     return outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]
 
 
-def _new_batch(integration: BatchCsvIntegration, trigger: str, user: User | None) -> SentBatch:
+def _new_batch(integration: BatchCsvIntegration, trigger: str, user: Actor) -> SentBatch:
     from app.services.files import FileSettings
 
     campaign = integration.campaign
@@ -131,8 +132,8 @@ def _new_batch(integration: BatchCsvIntegration, trigger: str, user: User | None
         file_settings=FileSettings.from_integration(integration).to_snapshot(),
         delivery_method=integration.delivery_method,
         trigger=trigger,
-        triggered_by_id=user.id if user else None,
-        triggered_by=user.email if user else "scheduler",
+        triggered_by_id=user.id if isinstance(user, User) else None,
+        triggered_by=user.email if isinstance(user, User) else "scheduler",
         status=BatchStatus.CLAIMED.value,
     )
     db.session.add(batch)

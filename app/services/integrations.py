@@ -16,17 +16,25 @@ from app.errors import Forbidden, NotFound, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, Credential, Role, User
 from app.services import audit, scheduling
+from app.services.actors import Actor, is_system
 from app.services.integration_rules import FILE_COLUMNS, validate, validate_delivery
 from app.services.listing import iso_utc
 
 
-def _require_admin(user: User | None) -> None:
-    # user None is the system itself (CLI, demo seed); people must be admins.
-    if user is not None and not user.has_role(Role.ADMIN):
+def _require_admin(user: Actor | None) -> None:
+    # The system (CLI, demo seed) passes SYSTEM explicitly; None is a caller's bug and is refused.
+    if is_system(user):
+        return
+    if not isinstance(user, User) or not user.has_role(Role.ADMIN):
         raise Forbidden("only admins can configure integrations")
 
 
-def create_integration(enterprise_id: int, payload: Any, user: User | None) -> BatchCsvIntegration:
+def _require_same_enterprise(integration: BatchCsvIntegration, user: Actor) -> None:
+    if not is_system(user) and integration.enterprise_id != user.enterprise_id:
+        raise NotFound(f"BatchCsvIntegration {integration.id} not found")
+
+
+def create_integration(enterprise_id: int, payload: Any, user: Actor | None) -> BatchCsvIntegration:
     """Validate a full payload and create the integration; audited, commits."""
     _require_admin(user)
     if not isinstance(payload, dict):
@@ -49,11 +57,10 @@ def create_integration(enterprise_id: int, payload: Any, user: User | None) -> B
     return integration
 
 
-def update_integration(integration: BatchCsvIntegration, payload: Any, user: User | None) -> BatchCsvIntegration:
+def update_integration(integration: BatchCsvIntegration, payload: Any, user: Actor | None) -> BatchCsvIntegration:
     """Apply a partial payload (PATCH): given keys replace, the rest stay; audited, commits."""
     _require_admin(user)
-    if user is not None and integration.enterprise_id != user.enterprise_id:
-        raise NotFound(f"BatchCsvIntegration {integration.id} not found")
+    _require_same_enterprise(integration, user)
     if not isinstance(payload, dict):
         raise ValidationError("the changes must be an object", {"_schema": ["must be an object"]})
     merged = _merge(settings_payload(integration), payload)
@@ -126,7 +133,7 @@ def serialise_integration(integration: BatchCsvIntegration) -> dict:
     }
 
 
-def test_delivery(enterprise_id: int, delivery: Any, user: User | None):
+def test_delivery(enterprise_id: int, delivery: Any, user: Actor | None):
     """Try to reach a destination with (possibly unsaved) delivery settings -> ConnectionResult."""
     _require_admin(user)
     values: dict[str, Any] = {}
@@ -137,11 +144,10 @@ def test_delivery(enterprise_id: int, delivery: Any, user: User | None):
     return _test(delivery["method"], values["delivery"], values.get("credential_id"))
 
 
-def test_integration_connection(integration: BatchCsvIntegration, user: User | None):
+def test_integration_connection(integration: BatchCsvIntegration, user: Actor | None):
     """Try to reach a saved integration's destination -> ConnectionResult(ok, message)."""
     _require_admin(user)
-    if user is not None and integration.enterprise_id != user.enterprise_id:
-        raise NotFound(f"BatchCsvIntegration {integration.id} not found")
+    _require_same_enterprise(integration, user)
     return _test(integration.delivery_method, integration.delivery or {}, integration.credential_id)
 
 

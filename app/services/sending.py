@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import BatchCsvIntegration, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
 from app.models.types import utcnow
 from app.services import audit, queueing
+from app.services.actors import Actor, is_system
 from app.services.claim import BatchNowOutcome, claim, lock_integration
 from app.services.tenancy import get_owned
 
@@ -98,12 +99,15 @@ def _check_file_settings(ids: list[int]) -> None:
         raise ValidationError("integrations with invalid file settings", {"integrationIds": bad})
 
 
-def send_integration(integration_id: int, trigger: str, user: User | None = None) -> list[BatchNowOutcome]:
+def send_integration(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcome]:
     """Claim the integration's pending leads into one or more files and queue their processing.
 
+    `user` is the person pressing Batch now, or SYSTEM for the scheduler, campaign end and CLI.
     Commits. Returns one outcome per file (several when maxLeadsPerFile splits the queue),
     the in-flight send(s) when one is running, or a single "empty" outcome.
     """
+    if not isinstance(user, User) and not is_system(user):
+        raise Forbidden("sending needs a user or the system actor")
     try:
         outcomes = claim(integration_id, trigger, user)
         db.session.commit()
