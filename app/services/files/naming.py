@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import ValidationError
+from app.services.format_specs import spec_problem
 
 if TYPE_CHECKING:
     from app.services.files.settings import FileSettings
@@ -53,6 +54,8 @@ def template_errors(template: str) -> list[str]:
             problems.append(f"{{{name}}}: conversions like !{conversion} are not supported")
         elif spec and "{" in spec:
             problems.append(f"{{{name}}}: nested fields are not supported")
+        elif spec and spec_problem(spec):
+            problems.append(f"{{{name}}}: {spec_problem(spec)}")
         elif spec and name != "sent_at":
             try:
                 format(_SAMPLE[name], spec)

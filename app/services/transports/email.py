@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from app.errors import DeliveryError
+from app.services.format_specs import spec_problem
 from app.services.transports.base import (
     DeliveryReceipt,
     DeliverySource,
@@ -105,6 +106,9 @@ def check_subject(template: str) -> list[str]:
         if conv:
             problems.append(f"conversions like !{conv} are not allowed")
             continue
+        if spec_problem(spec):
+            problems.append(f"{{{name}}}: {spec_problem(spec)}")
+            continue
         try:
             format(sample[name], spec or "")
         except (ValueError, TypeError):
@@ -143,6 +147,9 @@ def render_subject(template: str, source: DeliverySource) -> str:
         "lead_count": source.lead_count,
     }
     try:
+        # A subject saved before widths were bounded must not allocate gigabytes now.
+        if check_subject(template):
+            raise ValueError("subject template no longer valid")
         subject = string.Formatter().vformat(template, (), values)
     except (ValueError, KeyError, IndexError, TypeError):
         subject = DEFAULT_SUBJECT.format(**values)
