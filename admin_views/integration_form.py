@@ -15,7 +15,8 @@ from wtforms import BooleanField, HiddenField, IntegerField, SelectField, String
 from wtforms.validators import NumberRange, Optional
 
 from admin_views.base import choices
-from app.models.integrations import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, DELIVERY_METHODS, LINE_ENDINGS, QUOTING
+from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, LINE_ENDINGS, QUOTING
+from app.models.integrations import DELIVERY_METHODS
 from app.services.integration_rules import FILE_COLUMNS
 
 METHOD_LABELS = {"sftp": "SFTP", "email": "Email", "ftp": "FTP / FTPS", "s3": "S3 bucket", "local": "Local folder"}

@@ -176,11 +176,11 @@ class PendingBatchesView(TenantModelView):
     @expose("/view/<int:integration_id>")
     def leads_view(self, integration_id: int):
         """The leads queued for the next file, as the file will show them."""
-        from app.services import files
+        from app.services import lead_records
 
         integration = _owned_integration(integration_id)
         page, per_page = preview_paging()
-        preview = files.preview_pending(integration, page, per_page)
+        preview = lead_records.preview_pending(integration, page, per_page)
         return self.render(
             "admin/bm/preview.html",
             title=f"Queued leads · {integration.label}",

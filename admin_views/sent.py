@@ -98,11 +98,11 @@ class SentBatchesView(TenantModelView):
     @expose("/view/<int:batch_id>")
     def leads_view(self, batch_id: int):
         """The leads in one sent file."""
-        from app.services import files
+        from app.services import lead_records
 
         batch = self.get_owned_or_404(batch_id)
         page, per_page = preview_paging()
-        preview = files.preview_sent(batch, page, per_page)
+        preview = lead_records.preview_sent(batch, page, per_page)
         return self.render(
             "admin/bm/preview.html",
             title=f"File #{batch.id} · {batch.label}",

@@ -11,6 +11,7 @@ from app.errors import ValidationError
 from app.services.files import (
     FileSettings,
     LeadRecord,
+    build_preview,
     inner_file_name,
     render_file_name,
     row_builder,
@@ -178,3 +179,22 @@ def test_bad_templates_are_refused(template):
 def test_good_templates_pass():
     for template in ("{label}_{batch_id}_{sent_at:%Y%m%d_%H%M%S}", "fixed", "{advertiser_id}{campaign_id:05d}"):
         assert validate_name_template(template) == template
+
+
+def test_a_preview_page_is_laid_out_from_records_without_a_database():
+    """build_preview is pure: records in, the file's headers and neutralised cells out."""
+    queued = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    records = [
+        (queued, LeadRecord(7, "x-7", "valid", SENT, {"email": "=cmd|' /C calc'!A0"}, 2, "Camp", 1, "Adv")),
+        (queued, LeadRecord(8, "x-8", "valid", SENT, {}, 2, "Camp", 1, "Adv")),
+    ]
+    mapping = [{"source": "email", "header": "Email"}, {"source": "advertiser.name", "header": "Advertiser"}]
+    preview = build_preview(mapping, records, total=40)
+    assert preview.headers == ["Email", "Advertiser"]
+    assert [(r.lead_id, r.values) for r in preview.rows] == [
+        (7, {"Email": "'=cmd|' /C calc'!A0", "Advertiser": "Adv"}),
+        (8, {"Email": "", "Advertiser": "Adv"}),
+    ]
+    assert preview.total == 40
+    with pytest.raises(ValidationError):
+        build_preview([{"source": "lead.nope", "header": "X"}], records, total=2)

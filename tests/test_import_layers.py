@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -11,18 +13,9 @@ from tests.layers_support import problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Known until app/services/files/ is purified (issue 9, point 4); nothing may join this list.
-KNOWN = {
-    "circle: app.services.files.naming <-> app.services.files.settings",
-    "against the layers: app.services.files.preview imports app.models (files/ builds files from plain values)",
-    "against the layers: app.services.files.records imports app.extensions (files/ touches no database)",
-    "against the layers: app.services.files.records imports app.models (files/ builds files from plain values)",
-    "against the layers: app.services.files.settings imports app.models.integrations (files/ builds files from plain values)",
-}
-
 
 def test_the_project_keeps_its_layers():
-    assert set(problems(ROOT)) - KNOWN == set()
+    assert problems(ROOT) == []
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -72,3 +65,13 @@ def test_every_job_the_domain_enqueues_exists():
     for path in queueing.JOBS:
         module, _, name = path.rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), path
+
+
+def test_the_file_builder_loads_without_the_database():
+    """app.services.files is pure: importing it (all of it) loads no model, no SQLAlchemy."""
+    code = (
+        "import sys, app.services.files; "
+        "print(sorted(m for m in ('app.models', 'app.extensions', 'sqlalchemy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

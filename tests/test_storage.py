@@ -10,7 +10,8 @@ import pytest
 
 from app.extensions import db
 from app.models import Enterprise
-from app.services.files import FileSettings, iter_pending_records, write_file
+from app.services.files import FileSettings, write_file
+from app.services.lead_records import iter_pending_records
 from app.services.storage import FileStore, build_and_store, get_store
 from tests import factories
 

@@ -23,7 +23,7 @@ from app.extensions import limiter
 from app.models import BatchCsvIntegration, SentBatch
 from app.services import audit, sending
 from app.services import listing as lists
-from app.services.files import preview_pending, preview_sent
+from app.services.lead_records import preview_pending, preview_sent
 from app.services.listing import iso_utc
 
 blp = ApiBlueprint("batches", __name__, url_prefix="/api/v4", description="Pending and sent batches")

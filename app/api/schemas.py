@@ -12,15 +12,9 @@ from datetime import UTC, datetime
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
+from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models.batches import BatchStatus, Trigger
-from app.models.integrations import (
-    COMPRESSIONS,
-    CREDENTIAL_KINDS,
-    DELIVERY_METHODS,
-    FILE_FORMATS,
-    LINE_ENDINGS,
-    QUOTING,
-)
+from app.models.integrations import CREDENTIAL_KINDS, DELIVERY_METHODS
 from app.services.catalog import (
     ADVERTISER_SORT,
     CAMPAIGN_SORT,

@@ -8,16 +8,12 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.file_options import DEFAULT_NAME_TEMPLATE
 from app.models.campaigns import Campaign
 from app.models.types import JsonDoc, UtcDateTime, utcnow
 
-FILE_FORMATS = ("csv", "tsv", "psv", "xlsx")
-COMPRESSIONS = ("none", "gzip", "zip")
 DELIVERY_METHODS = ("sftp", "email", "ftp", "s3", "local")
 CREDENTIAL_KINDS = ("password", "ssh_private_key", "s3_keys")
-LINE_ENDINGS = ("crlf", "lf")
-QUOTING = ("minimal", "all", "nonnumeric")
-DEFAULT_NAME_TEMPLATE = "{label}_{batch_id}_{sent_at:%Y%m%d_%H%M%S}"
 
 
 class Credential(db.Model):

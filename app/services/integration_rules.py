@@ -13,15 +13,9 @@ from sqlalchemy import select
 
 from app.errors import ValidationError
 from app.extensions import db
+from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models import BatchCsvIntegration, Campaign, Credential
-from app.models.integrations import (
-    COMPRESSIONS,
-    DEFAULT_NAME_TEMPLATE,
-    DELIVERY_METHODS,
-    FILE_FORMATS,
-    LINE_ENDINGS,
-    QUOTING,
-)
+from app.models.integrations import DELIVERY_METHODS
 from app.services import scheduling
 
 MAX_LABEL = 200

@@ -142,7 +142,8 @@ def _crash_point(stage: str) -> None:
 
 
 def _build_and_store(batch: SentBatch) -> None:
-    from app.services.files import FileSettings, inner_file_name, iter_batch_records, render_file_name
+    from app.services.files import FileSettings, inner_file_name, render_file_name
+    from app.services.lead_records import iter_batch_records
     from app.services.storage import build_and_store, get_store
 
     _crash_point("after_claim")

@@ -1,7 +1,9 @@
-"""Lead files: settings, field mapping, streaming writers, names, records and previews.
+"""Lead files, pure code only: settings, field mapping, streaming writers, names, preview pages.
 
-The engine builds a file with `iter_batch_records` + `write_file` (or
-`app.services.storage.build_and_store`); the View pages use `preview_*`.
+Nothing here reads the database or knows Flask: records come in as LeadRecords. The
+engine builds a file with `app.services.lead_records.iter_batch_records` + `write_file`
+(or `app.services.storage.build_and_store`); the View pages use
+`app.services.lead_records.preview_*`, which lay out a page with `build_preview`.
 """
 
 from app.services.files.mapping import (
@@ -16,8 +18,7 @@ from app.services.files.mapping import (
     validate_mapping,
 )
 from app.services.files.naming import inner_file_name, render_file_name, slugify, validate_name_template
-from app.services.files.preview import Preview, PreviewRow, preview_pending, preview_sent
-from app.services.files.records import iter_batch_records, iter_pending_records
+from app.services.files.preview import Preview, PreviewRow, build_preview, check_paging
 from app.services.files.settings import FileSettings
 from app.services.files.writer import write_file
 
@@ -27,16 +28,14 @@ __all__ = [
     "LeadRecord",
     "Preview",
     "PreviewRow",
+    "build_preview",
     "cell",
     "cell_text",
+    "check_paging",
     "format_datetime",
     "headers",
     "inner_file_name",
-    "iter_batch_records",
-    "iter_pending_records",
     "neutralise",
-    "preview_pending",
-    "preview_sent",
     "render_file_name",
     "row_builder",
     "slugify",

@@ -6,14 +6,11 @@ import re
 import string
 import unicodedata
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import ValidationError
 from app.services.format_specs import spec_problem
-
-if TYPE_CHECKING:
-    from app.services.files.settings import FileSettings
 
 ID_TOKENS = ("advertiser_id", "campaign_id", "integration_id", "batch_id")
 TOKENS = (*ID_TOKENS, "label", "sent_at")
@@ -30,6 +27,19 @@ _SAMPLE = {
     "label": "label",
     "sent_at": datetime(2026, 1, 31, 23, 59, 58, tzinfo=UTC),
 }
+
+
+class NameSettings(Protocol):
+    """What naming needs of a FileSettings (settings.py imports this module, not the reverse)."""
+
+    @property
+    def name_template(self) -> str: ...
+
+    @property
+    def extension(self) -> str: ...
+
+    @property
+    def inner_extension(self) -> str: ...
 
 
 def template_errors(template: str) -> list[str]:
@@ -91,7 +101,7 @@ def safe_name(stem: str) -> str:
 
 
 def render_file_name(
-    settings: FileSettings,
+    settings: NameSettings,
     *,
     advertiser_id: int,
     campaign_id: int,

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from app.errors import ValidationError
-from app.models.integrations import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
+from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.services.files.naming import template_errors
 
 # The delimiter a format implies; csv takes the configured one.

@@ -11,14 +11,9 @@ from sqlalchemy import update
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import Enterprise, Lead, QueueEntry, SentBatch
-from app.services.files import (
-    LeadRecord,
-    iter_batch_records,
-    iter_pending_records,
-    preview_pending,
-    preview_sent,
-)
+from app.services.files import LeadRecord
 from app.services.intake import ingest_leads
+from app.services.lead_records import iter_batch_records, iter_pending_records, preview_pending, preview_sent
 from tests import factories
 
 MAPPING = [

@@ -1,9 +1,10 @@
-"""Lead records straight from the database, streamed in queue order.
+"""Lead records straight from the database, streamed in queue order, and file previews.
 
 One query joins queue entries to leads; campaign and advertiser names come from
 the batch's snapshot (or the integration for pending leads), not a join per row.
 The rows are streamed (server-side cursor on PostgreSQL): consume the iterator
-before committing the session that produced it.
+before committing the session that produced it. app.services.files turns the
+records into a file or a preview page without touching the database.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import Select, Text, cast, null, select
 from app.errors import NotFound
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch
-from app.services.files.mapping import LeadRecord
+from app.services.files import LeadRecord, Preview, build_preview, check_paging
 
 YIELD_PER = 5000
 # A resend points at the batch whose file it re-delivers; chains are short.
@@ -132,3 +133,32 @@ def iter_pending_records(integration_id: int) -> Iterator[LeadRecord]:
         raise NotFound(f"BatchCsvIntegration {integration_id} not found")
     for _queued_at, record in iter_rows(pending_query(integration.id), integration_names(integration)):
         yield record
+
+
+def _preview(mapping: list[dict], query: Select, names: Names, page: int, per_page: int, total: int) -> Preview:
+    check_paging(page, per_page)
+    return build_preview(mapping, iter_rows(query.limit(per_page).offset((page - 1) * per_page), names), total)
+
+
+def preview_pending(integration: BatchCsvIntegration, page: int = 1, per_page: int = 50) -> Preview:
+    """The leads that the integration's next file will hold, with its current mapping."""
+    return _preview(
+        list(integration.fields or []),
+        pending_query(integration.id, with_queued_at=True),
+        integration_names(integration),
+        page,
+        per_page,
+        integration.pending_count,
+    )
+
+
+def preview_sent(batch: SentBatch, page: int = 1, per_page: int = 50) -> Preview:
+    """The leads of a sent file, with the mapping and names snapshotted when it was sent."""
+    return _preview(
+        list(batch.field_mapping or []),
+        batch_query(source_batch_id(batch), with_queued_at=True),
+        batch_names(batch),
+        page,
+        per_page,
+        batch.lead_count,
+    )
