@@ -32,6 +32,8 @@ DELIVERY_FIELDS: dict[str, dict[str, str]] = {
 # The form fields are named after the model columns, so the service's map serves both.
 FILE_FIELDS = FILE_COLUMNS
 TOP_FIELDS = {"campaignId": "campaign_id", "label": "label", "enabled": "enabled"}
+# FTPS is the default; plain FTP is a choice made on purpose, and says what it gives up.
+FTP_SECURITY = [("true", "FTPS (TLS, verified certificate)"), ("false", "Plain FTP (unencrypted)")]
 TIMEZONES = sorted(available_timezones())
 
 
@@ -65,7 +67,7 @@ class IntegrationForm(BaseForm):
     username = StringField("Username")
     remote_dir = StringField("Remote folder")
     host_key = TextAreaField("Host key", description="The server's public key line, e.g. ssh-ed25519 AAAA…")
-    tls = BooleanField("Use TLS (FTPS)")
+    tls = SelectField("Security", choices=FTP_SECURITY, default="true")
     recipients = TextAreaField("Recipients", description="One email address per line or comma-separated.")
     subject = StringField("Subject", description="Same tokens as file names plus {file_name} {lead_count}.")
     bucket = StringField("Bucket")
@@ -143,7 +145,11 @@ def from_integration(integration: Any) -> dict[str, Any]:
     settings = integration.delivery or {}
     for key, name in DELIVERY_FIELDS.get(integration.delivery_method, {}).items():
         value = settings.get(key)
-        data[name] = "\n".join(value) if key == "recipients" and isinstance(value, list) else value
+        if key == "recipients" and isinstance(value, list):
+            value = "\n".join(value)
+        elif key == "tls":
+            value = "false" if value is False else "true"
+        data[name] = value
     return data
 
 

@@ -197,7 +197,12 @@ class DeliverySchema(Schema):
     hostKey = Text(metadata={"description": "sftp: the server's public key line, e.g. ssh-ed25519 AAAA…"})
     recipients = fields.List(Text())
     subject = Text()
-    tls = fields.Boolean()
+    tls = fields.Boolean(
+        metadata={
+            "description": "ftp: true (the default when omitted) is FTPS with a verified certificate; "
+            "false is plain FTP, unencrypted"
+        }
+    )
     bucket = Text()
     prefix = Text()
     endpointUrl = Text(allow_none=True)

@@ -40,7 +40,8 @@ class FtpTransport(Transport):
         port = errors.port("port", 21)
         username = errors.text("username", required=False, default="anonymous", max_length=100)
         remote_dir = errors.remote_dir()
-        tls = errors.boolean("tls", False)
+        # FTPS unless plain FTP is asked for by name: a request that omits `tls` gets TLS.
+        tls = errors.boolean("tls", True)
         errors.raise_if_any()
         return {"host": host, "port": port, "username": username, "remoteDir": remote_dir, "tls": tls}
 
@@ -87,7 +88,8 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[tuple[ftplib.FTP
     """A logged-in passive-mode session (TLS-protected control and data with `tls`)."""
     where = f"{settings['host']}:{settings['port']}"
     timeout = delivery_timeout()
-    # Plain FTP is what some advertisers run; `tls` gives FTPS with a verified certificate.
+    # FTPS (verified certificate) by default; plain FTP only when `tls` is false, for the
+    # advertisers who still run it.
     if settings["tls"]:
         ftp: ftplib.FTP = ftplib.FTP_TLS(context=tls_context(), timeout=timeout)  # noqa: S321
     else:
