@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
+from app.auth.redirects import is_local_path
 from app.errors import DomainError
 from app.extensions import db
 from app.models import Role
@@ -240,9 +241,7 @@ class TenantModelView(SecuredMixin, ModelView):
 
 def _safe_return(url: str | None) -> str | None:
     """Only same-site paths: the return URL comes from a form field."""
-    if url and url.startswith("/") and not url.startswith("//"):
-        return url
-    return None
+    return url if is_local_path(url) else None
 
 
 safe_return = _safe_return
