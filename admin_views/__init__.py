@@ -23,6 +23,7 @@ SENT_URL = "/v2/system/campaign-lead-batch/sent-batches"
 def init_app(app: Flask) -> None:
     """Register the admin, its views, the RQ dashboard and the template helpers."""
     from admin_views import people, rq, settings
+    from admin_views.account import AccountView
     from admin_views.configure import IntegrationsView
     from admin_views.pending import PendingBatchesView
     from admin_views.sent import SentBatchesView
@@ -119,5 +120,6 @@ def init_app(app: Flask) -> None:
             menu_icon_value="fa-history",
         )
     )
+    admin.add_view(AccountView(name="My account", endpoint="account", url="account"))
     rq.init_app(app, admin)
     app.jinja_env.globals.update(bm_status=formatting.status_badge, bm_when=formatting.when)

@@ -49,6 +49,7 @@ class UsersView(TenantModelView):
         "created_at": fmt.formatter(fmt.when),
         "last_login_at": fmt.formatter(lambda v: fmt.when(v, "never")),
     }
+    column_extra_row_actions = [MacroRowAction("end_sessions", "Log out everywhere", Role.ADMIN.value)]
     can_create = True
     can_edit = True
     form = NewUserForm
@@ -75,12 +76,22 @@ class UsersView(TenantModelView):
         if model.id == current_user.id and (form.role.data != Role.ADMIN.value or not form.active.data):
             flash("You cannot take away your own admin role or access; ask another admin.", "error")
             return False
-        changes = {"role": [model.role, form.role.data], "active": [model.active, bool(form.active.data)]}
-        model.role = form.role.data
-        model.active = bool(form.active.data)
-        audit.record("user.update", "user", model.id, user=current_user, details=changes)
-        db.session.commit()
+        changes = accounts.update_access(model, form.role.data, bool(form.active.data))
+        if changes:
+            audit.record("user.update", "user", model.id, user=current_user, details=changes)
+            db.session.commit()
+            flash(f"{model.email}: changed, and signed out everywhere.", "success")
         return True
+
+    @expose("/end-sessions/<int:user_id>", methods=("POST",))
+    def end_sessions_view(self, user_id: int):
+        require_role(Role.ADMIN.value)
+        user = self.get_owned_or_404(user_id)
+        accounts.end_sessions(user)
+        audit.record("sessions.end", "user", user.id, user=current_user, details={"for": user.email})
+        db.session.commit()
+        flash(f"{user.email} is signed out everywhere.", "success")
+        return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
 
 
 class NewTokenForm(BaseForm):

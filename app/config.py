@@ -78,6 +78,15 @@ class Config:
         # A batch still claimed/stored after this many seconds is re-enqueued.
         self.STUCK_AFTER_SECONDS = int(env.get("STUCK_AFTER_SECONDS", 2100))
 
+        # A session ends after this long without a request, and this long after sign-in.
+        self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES", 30))
+        self.SESSION_MAX_HOURS = int(env.get("SESSION_MAX_HOURS", 12))
+        # Failed logins per window (seconds) before that account / that address must wait.
+        self.LOGIN_THROTTLE_ENABLED = _env_bool("LOGIN_THROTTLE_ENABLED", True)
+        self.LOGIN_THROTTLE_ACCOUNT = int(env.get("LOGIN_THROTTLE_ACCOUNT", 5))
+        self.LOGIN_THROTTLE_ADDRESS = int(env.get("LOGIN_THROTTLE_ADDRESS", 20))
+        self.LOGIN_THROTTLE_WINDOW = int(env.get("LOGIN_THROTTLE_WINDOW", 60))
+
         self.WTF_CSRF_ENABLED = True
         self.WTF_CSRF_TIME_LIMIT = None
         self.SESSION_COOKIE_HTTPONLY = True

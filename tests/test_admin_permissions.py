@@ -66,6 +66,7 @@ CASES = [
     Case("token new", "GET", "/admin/api-tokens/new/", "admin", 200, scoped=False),
     Case("audit log", "GET", "/admin/audit/", "admin", 200, scoped=False),
     Case("rq dashboard", "GET", "/admin/rq/", "admin", 200, scoped=False),
+    Case("my account", "GET", "/admin/account/", "viewer", 200, scoped=False),
     # Actions (POST)
     Case("batch now row", "POST", PENDING + "/batch-now/{integration}", "manager", 302),
     # The bulk action validates all ids first: another enterprise's id is refused with a
@@ -136,6 +137,17 @@ CASES = [
         (("user_id", "{user}"), ("name", "matrix")),
     ),
     Case("token revoke", "POST", "/admin/api-tokens/revoke/{token}", "admin", 302),
+    Case("user log out everywhere", "POST", "/admin/users/end-sessions/{user}", "admin", 302),
+    Case(
+        "my password",
+        "POST",
+        "/admin/account/",
+        "viewer",
+        200,
+        False,
+        (("current_password", "not-it"), ("new_password", "long-enough-pw")),
+    ),
+    Case("my other sessions", "POST", "/admin/account/end-sessions", "viewer", 302, scoped=False),
     Case("logout", "POST", "/logout", "viewer", 302, scoped=False),
 ]
 

@@ -45,12 +45,19 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Part of every session cookie (see get_id); bumping it ends every session of
+    # this user at once, on every server, whatever happens to Redis.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     enterprise: Mapped[Enterprise] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the id and the current session version."""
+        return f"{self.id}:{self.session_version}"
 
     def has_role(self, role: Role | str) -> bool:
         """True when this user's role is at least `role`."""

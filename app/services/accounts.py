@@ -79,6 +79,37 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def end_sessions(user: User) -> None:
+    """End every login session of `user` (the caller commits): logout, "log out everywhere"."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password after checking the current one; ends the user's other sessions. Commits."""
+    try:
+        _hasher.verify(user.password_hash, current or "")
+    except (VerificationError, InvalidHashError):
+        raise ValidationError("wrong password", {"current_password": ["not your current password"]}) from None
+    if len(new or "") < 8:
+        raise ValidationError("invalid password", {"new_password": ["at least 8 characters"]})
+    user.password_hash = hash_password(new)
+    end_sessions(user)
+    db.session.commit()
+
+
+def update_access(user: User, role: str, active: bool) -> dict:
+    """Change role and access; a change ends the user's sessions. Returns the changes (caller commits)."""
+    changes = {}
+    if role != user.role:
+        changes["role"] = [user.role, role]
+    if active != user.active:
+        changes["active"] = [user.active, active]
+    if changes:
+        user.role, user.active = role, active
+        end_sessions(user)
+    return changes
+
+
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

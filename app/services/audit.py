@@ -24,6 +24,9 @@ HIGH_SEVERITY = {
     "user.create",
     "token.create",
     "token.revoke",
+    "password.change",
+    "sessions.end",
+    "login.throttled",
 }
 
 
@@ -36,12 +39,13 @@ def record(
     enterprise_id: int | None = None,
     details: dict | None = None,
     commit: bool = False,
+    actor: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session (committed with the caller's change unless commit=True)."""
     event = AuditEvent(
         enterprise_id=enterprise_id if enterprise_id is not None else (user.enterprise_id if user else None),
         user_id=user.id if user else None,
-        actor=user.email if user else "system",
+        actor=actor or (user.email if user else "system"),
         action=action,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),
