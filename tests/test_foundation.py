@@ -8,10 +8,10 @@ from app.services import accounts
 from tests import factories
 
 
-def test_healthz_reports_database_and_redis(client):
+def test_healthz_reports_database_redis_and_storage(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert response.json == {"status": "ok", "checks": {"database": "ok", "redis": "ok", "storage": "ok"}}
 
 
 def test_healthz_is_503_when_redis_is_unreachable(app, client, monkeypatch):

@@ -143,6 +143,17 @@ class FileStore:
                 continue  # gone already, or a store that cannot tell: leave it
         return removed
 
+    def check(self) -> None:
+        """Raise OSError unless the store can be reached (and, for a folder, written to)."""
+        if self.local:
+            self.fs.makedirs(self.root, exist_ok=True)  # a fresh install has no folder yet
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError(f"the file store folder is not writable: {self.root}")
+            return
+        # A bucket holds no object at an empty prefix, so ask for the bucket itself.
+        if not self.fs.exists(self.root.split("/", 1)[0]):
+            raise FileNotFoundError("the file store bucket does not exist")
+
     def open(self, key: str) -> BinaryIO:
         """The stored file for reading (seekable for local files)."""
         return self.fs.open(self.path(key), "rb")
