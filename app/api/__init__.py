@@ -6,7 +6,7 @@ from flask import Flask, jsonify, request
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import MethodNotAllowed
 
-from app.api import schemas
+from app.api import responses
 
 OPENAPI_DEFAULTS = {
     "API_TITLE": "Batch Manager API",
@@ -22,7 +22,7 @@ OPENAPI_DEFAULTS = {
 class Api(SmorestApi):
     """flask-smorest, documenting our error shape and leaving error handling to the app's handlers."""
 
-    ERROR_SCHEMA = schemas.ErrorSchema
+    ERROR_SCHEMA = responses.ErrorSchema
 
     def _register_error_handlers(self) -> None:
         # smorest would answer every HTTPException of the whole app (admin pages too) in

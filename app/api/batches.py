@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from flask import jsonify, request, send_file
 
+from app.api import responses as r
 from app.api import schemas as s
 from app.api.core import (
     ApiBlueprint,
@@ -18,13 +19,13 @@ from app.api.core import (
     require,
     roles,
 )
+from app.api.serialise import dump_many
 from app.errors import Conflict
 from app.extensions import limiter
 from app.models import BatchCsvIntegration, SentBatch
 from app.services import audit, sending
 from app.services import listing as lists
 from app.services.lead_records import preview_pending, preview_sent
-from app.services.listing import iso_utc
 
 blp = ApiBlueprint("batches", __name__, url_prefix="/api/v4", description="Pending and sent batches")
 
@@ -55,16 +56,17 @@ def _filters(args: dict) -> dict:
 
 @blp.route("/batch-manager", methods=["GET"])
 @blp.arguments(s.PendingArgs, location="query")
-@blp.response(200, s.envelope(s.PendingRow, "PendingPage", many=True))
+@blp.response(200, r.envelope(r.PendingRow, "PendingPage", many=True))
 def pending(args):
     """Pending batches: one row per enabled integration with leads waiting."""
     user = current_user()
-    return listing(lists.pending_batches(user.enterprise_id, include_empty=args["includeEmpty"], **_filters(args)))
+    page = lists.pending_batches(user.enterprise_id, include_empty=args["includeEmpty"], **_filters(args))
+    return listing(page, r.PendingRow)
 
 
 @blp.route("/batch-manager/<int:integration_id>/leads", methods=["GET"])
 @blp.arguments(s.LeadsArgs, location="query")
-@blp.response(200, s.envelope(s.LeadRow, "PendingLeadsPage", many=True, meta=s.LeadsMeta))
+@blp.response(200, r.envelope(r.LeadRow, "PendingLeadsPage", many=True, meta=r.LeadsMeta))
 def pending_leads(args, integration_id):
     """The leads queued in the integration's next file, as the file will show them."""
     integration = owned(BatchCsvIntegration, integration_id)
@@ -72,26 +74,25 @@ def pending_leads(args, integration_id):
 
 
 def _leads(preview, args):
-    rows = [{"leadId": r.lead_id, "queuedAt": iso_utc(r.queued_at), "fields": r.values} for r in preview.rows]
     meta = {"page": args["page"], "perPage": args["perPage"], "total": preview.total, "headers": preview.headers}
-    return jsonify(data=rows, meta=meta)
+    return jsonify(data=dump_many(r.LeadRow, preview.rows), meta=meta)
 
 
 @blp.route("/batch-manager-batch-now", methods=["POST"])
 @limiter.limit(batch_now_limit, key_func=rate_limit_key, methods=["POST"])
 @roles("manager")
 @blp.arguments(s.BatchNowBody)
-@blp.response(202, s.envelope(s.Outcome, "BatchNowResult", many=True, meta=None))
+@blp.response(202, r.envelope(r.Outcome, "BatchNowResult", many=True, meta=None))
 def batch_now(body):
     """Send these integrations' pending leads now (all ids checked first; nothing sent if any is bad)."""
     user = current_user()
     outcomes = sending.batch_now(body["integrationIds"], user)
-    return jsonify(data=[o.to_dict() for o in outcomes]), 202
+    return {"data": outcomes}, 202
 
 
 @blp.route("/campaign-lead-batches", methods=["GET"])
 @blp.arguments(s.SentArgs, location="query")
-@blp.response(200, s.envelope(s.SentRow, "SentPage", many=True))
+@blp.response(200, r.envelope(r.SentRow, "SentPage", many=True))
 def sent(args):
     """Sent batches (files), newest first unless sorted otherwise."""
     user = current_user()
@@ -103,50 +104,51 @@ def sent(args):
             sent_from=args.get("sentFrom"),
             sent_to=args.get("sentTo"),
             **_filters(args),
-        )
+        ),
+        r.SentRow,
     )
 
 
 @blp.route("/campaign-lead-batches/<int:batch_id>", methods=["GET"])
-@blp.response(200, s.envelope(s.SentDetail, "SentBatch"))
+@blp.response(200, r.envelope(r.SentDetail, "SentBatch"))
 def sent_one(batch_id):
     """One sent batch, with its error, attempts and who triggered it."""
-    return jsonify(data=lists.sent_detail(owned(SentBatch, batch_id)))
+    return {"data": owned(SentBatch, batch_id)}
 
 
 @blp.route("/campaign-lead-batches/<int:batch_id>/leads", methods=["GET"])
 @blp.arguments(s.LeadsArgs, location="query")
-@blp.response(200, s.envelope(s.LeadRow, "SentLeadsPage", many=True, meta=s.LeadsMeta))
+@blp.response(200, r.envelope(r.LeadRow, "SentLeadsPage", many=True, meta=r.LeadsMeta))
 def sent_leads(args, batch_id):
     """The leads in a sent file, as the file shows them."""
     return _leads(preview_sent(owned(SentBatch, batch_id), args["page"], args["perPage"]), args)
 
 
 @blp.route("/campaign-lead-batches/<int:batch_id>/resend", methods=["POST"])
-@blp.response(202, s.envelope(s.SentDetail, "ResendResult"))
+@blp.response(202, r.envelope(r.SentDetail, "ResendResult"))
 def resend(batch_id):
     """Deliver a delivered file again: a new sent batch with the same stored bytes (audited)."""
     user = require("manager")
     owned(SentBatch, batch_id)
-    return jsonify(data=lists.sent_detail(sending.resend_batch(batch_id, user))), 202
+    return {"data": sending.resend_batch(batch_id, user)}, 202
 
 
 @blp.route("/campaign-lead-batches/<int:batch_id>/retry", methods=["POST"])
-@blp.response(202, s.envelope(s.SentDetail, "RetryResult"))
+@blp.response(202, r.envelope(r.SentDetail, "RetryResult"))
 def retry(batch_id):
     """Deliver a failed batch again from its stored file (audited)."""
     user = require("manager")
     owned(SentBatch, batch_id)
-    return jsonify(data=lists.sent_detail(sending.retry_batch(batch_id, user))), 202
+    return {"data": sending.retry_batch(batch_id, user)}, 202
 
 
 @blp.route("/campaign-lead-batches/<int:batch_id>/requeue", methods=["POST"])
-@blp.response(200, s.envelope(s.RequeueResult, "RequeueResult"))
+@blp.response(200, r.envelope(r.RequeueResult, "RequeueResult"))
 def requeue(batch_id):
     """Return a failed batch's leads to pending, the only way back (audited)."""
     user = require("manager")
     owned(SentBatch, batch_id)
-    return jsonify(data={"requeued": sending.requeue_batch(batch_id, user)})
+    return {"data": {"requeued": sending.requeue_batch(batch_id, user)}}
 
 
 @blp.route("/campaign-lead-batches/<int:batch_id>/download", methods=["GET"])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from app.api import responses as r
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, current_user, list_args, listing, roles
+from app.api.core import ApiBlueprint, current_user, list_args, listing, roles
 from app.services import catalog, credentials
 
 blp = ApiBlueprint("catalog", __name__, url_prefix="/api/v4", description="Advertisers, campaigns and credentials")
@@ -11,25 +12,26 @@ blp = ApiBlueprint("catalog", __name__, url_prefix="/api/v4", description="Adver
 
 @blp.route("/advertisers", methods=["GET"])
 @blp.arguments(s.AdvertiserArgs, location="query")
-@blp.response(200, s.envelope(s.AdvertiserOut, "AdvertiserPage", many=True))
+@blp.response(200, r.envelope(r.AdvertiserOut, "AdvertiserPage", many=True))
 def advertisers(args):
     """The enterprise's advertisers."""
-    return listing(catalog.list_advertisers(current_user().enterprise_id, name=args.get("name"), **list_args(args)))
+    page = catalog.list_advertisers(current_user().enterprise_id, name=args.get("name"), **list_args(args))
+    return listing(page, r.AdvertiserOut)
 
 
 @blp.route("/advertisers", methods=["POST"])
 @roles("admin")
 @blp.arguments(s.AdvertiserBody)
-@blp.response(201, s.envelope(s.AdvertiserOut, "AdvertiserCreated"))
+@blp.response(201, r.envelope(r.AdvertiserOut, "AdvertiserCreated"))
 def create_advertiser(body):
     """Create an advertiser (admin)."""
     user = current_user()
-    return created(catalog.advertiser_row(catalog.create_advertiser(user.enterprise_id, body["name"], user)))
+    return {"data": catalog.create_advertiser(user.enterprise_id, body["name"], user)}
 
 
 @blp.route("/campaigns", methods=["GET"])
 @blp.arguments(s.CampaignArgs, location="query")
-@blp.response(200, s.envelope(s.CampaignOut, "CampaignPage", many=True))
+@blp.response(200, r.envelope(r.CampaignOut, "CampaignPage", many=True))
 def campaigns(args):
     """The enterprise's campaigns."""
     return listing(
@@ -39,34 +41,35 @@ def campaigns(args):
             name=args.get("name"),
             status=args.get("status"),
             **list_args(args),
-        )
+        ),
+        r.CampaignOut,
     )
 
 
 @blp.route("/campaigns", methods=["POST"])
 @roles("admin")
 @blp.arguments(s.CampaignBody)
-@blp.response(201, s.envelope(s.CampaignOut, "CampaignCreated"))
+@blp.response(201, r.envelope(r.CampaignOut, "CampaignCreated"))
 def create_campaign(body):
     """Create a campaign under one of the enterprise's advertisers (admin)."""
     user = current_user()
-    return created(catalog.campaign_row(catalog.create_campaign(user.enterprise_id, body, user)))
+    return {"data": catalog.create_campaign(user.enterprise_id, body, user)}
 
 
 @blp.route("/credentials", methods=["GET"])
 @blp.arguments(s.CredentialArgs, location="query")
-@blp.response(200, s.envelope(s.CredentialOut, "CredentialPage", many=True))
+@blp.response(200, r.envelope(r.CredentialOut, "CredentialPage", many=True))
 def list_credentials(args):
     """Credentials by name and kind; a secret is never returned."""
-    return listing(catalog.list_credentials(current_user().enterprise_id, **list_args(args)))
+    return listing(catalog.list_credentials(current_user().enterprise_id, **list_args(args)), r.CredentialOut)
 
 
 @blp.route("/credentials", methods=["POST"])
 @roles("admin")
 @blp.arguments(s.CredentialBody)
-@blp.response(201, s.envelope(s.CredentialOut, "CredentialCreated"))
+@blp.response(201, r.envelope(r.CredentialOut, "CredentialCreated"))
 def create_credential(body):
     """Store a secret, encrypted; it is never shown again (admin)."""
     user = current_user()
     credential = credentials.create_credential(user.enterprise_id, body["name"], body["kind"], body["secret"], user)
-    return created(catalog.credential_row(credential))
+    return {"data": credential}

@@ -11,12 +11,15 @@ from flask import Response, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
+from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
 
+from app.api.serialise import dump_many
 from app.errors import Forbidden, NotFound, ValidationError
 from app.extensions import limiter
 from app.models import User
 from app.services.accounts import user_for_token
+from app.services.listing import Page
 from app.services.tenancy import get_owned
 
 T = TypeVar("T")
@@ -149,10 +152,7 @@ def list_args(args: dict) -> dict:
     return {"sort": args.get("sort"), "page": args["page"], "per_page": args["perPage"]}
 
 
-def listing(page) -> Response:
-    """A Page as {"data": [...], "meta": {page, perPage, total}}."""
-    return jsonify(data=page.rows, meta=page.meta())
-
-
-def created(data: dict, status: int = 201) -> tuple[Response, int]:
-    return jsonify(data=data), status
+def listing(page: Page, row: type[Schema]) -> Response:
+    """A Page as {"data": [...], "meta": {page, perPage, total}}, each row dumped as `row` says."""
+    meta = {"page": page.page, "perPage": page.per_page, "total": page.total}
+    return jsonify(data=dump_many(row, page.rows), meta=meta)

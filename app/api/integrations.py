@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import jsonify
-
+from app.api import responses as r
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, current_user, list_args, listing, owned, require, roles
+from app.api.core import ApiBlueprint, current_user, list_args, listing, owned, require, roles
 from app.models import BatchCsvIntegration
 from app.services import catalog, integrations
 
@@ -14,7 +13,7 @@ blp = ApiBlueprint("integrations", __name__, url_prefix="/api/v4", description="
 
 @blp.route("/batch-integrations", methods=["GET"])
 @blp.arguments(s.IntegrationArgs, location="query")
-@blp.response(200, s.envelope(s.IntegrationOut, "IntegrationPage", many=True))
+@blp.response(200, r.envelope(r.IntegrationOut, "IntegrationPage", many=True))
 def list_integrations(args):
     """The enterprise's integrations with all their settings (credentials by id only)."""
     return listing(
@@ -24,42 +23,43 @@ def list_integrations(args):
             label=args.get("label"),
             enabled=args.get("enabled"),
             **list_args(args),
-        )
+        ),
+        r.IntegrationOut,
     )
 
 
 @blp.route("/batch-integrations", methods=["POST"])
 @roles("admin")
 @blp.arguments(s.IntegrationBody)
-@blp.response(201, s.envelope(s.IntegrationOut, "IntegrationCreated"))
+@blp.response(201, r.envelope(r.IntegrationOut, "IntegrationCreated"))
 def create(body):
     """Create an integration (admin); every setting is validated, errors keyed by field path."""
     user = current_user()
-    return created(integrations.serialise_integration(integrations.create_integration(user.enterprise_id, body, user)))
+    return {"data": integrations.create_integration(user.enterprise_id, body, user)}
 
 
 @blp.route("/batch-integrations/<int:integration_id>", methods=["GET"])
-@blp.response(200, s.envelope(s.IntegrationOut, "Integration"))
+@blp.response(200, r.envelope(r.IntegrationOut, "Integration"))
 def read(integration_id):
     """One integration."""
-    return jsonify(data=integrations.serialise_integration(owned(BatchCsvIntegration, integration_id)))
+    return {"data": owned(BatchCsvIntegration, integration_id)}
 
 
 @blp.route("/batch-integrations/<int:integration_id>", methods=["PATCH"])
 @roles("admin")
 @blp.arguments(s.IntegrationPatchBody(partial=True))
-@blp.response(200, s.envelope(s.IntegrationOut, "IntegrationUpdated"))
+@blp.response(200, r.envelope(r.IntegrationOut, "IntegrationUpdated"))
 def update(body, integration_id):
     """Change some settings (admin): given keys replace, the rest stay."""
     user = current_user()
     integration = owned(BatchCsvIntegration, integration_id)
-    return jsonify(data=integrations.serialise_integration(integrations.update_integration(integration, body, user)))
+    return {"data": integrations.update_integration(integration, body, user)}
 
 
 @blp.route("/batch-integrations/<int:integration_id>/test-connection", methods=["POST"])
-@blp.response(200, s.ConnectionResultOut)
+@blp.response(200, r.ConnectionResultOut)
 def test_connection(integration_id):
     """Try to reach the destination with the saved settings and credential (admin)."""
     user = require("admin")
     result = integrations.test_integration_connection(owned(BatchCsvIntegration, integration_id), user)
-    return jsonify(ok=bool(result.ok), message=result.message)
+    return result

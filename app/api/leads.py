@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import request
 
+from app.api import responses as r
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, created, intake_limit, owned, rate_limit_key, require
+from app.api.core import ApiBlueprint, intake_limit, owned, rate_limit_key, require
 from app.errors import ValidationError
 from app.extensions import limiter
 from app.models import Campaign
@@ -17,7 +18,7 @@ blp = ApiBlueprint("leads", __name__, url_prefix="/api/v4", description="Lead in
 @blp.route("/campaigns/<int:campaign_id>/leads", methods=["POST"])
 @limiter.limit(intake_limit, key_func=rate_limit_key, methods=["POST"])
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": s.IntakeBody}}})
-@blp.response(201, s.envelope(s.IntakeResultOut, "IntakeResult"))
+@blp.response(201, r.envelope(r.IntakeResultOut, "IntakeResult"))
 def ingest(campaign_id):
     """Store new leads and queue the valid ones on every enabled integration of the campaign.
 
@@ -32,4 +33,4 @@ def ingest(campaign_id):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or set(body) != {"leads"}:
         raise ValidationError('the body must be {"leads": [...]}', {"leads": ["required, a list of leads"]})
-    return created(ingest_leads(campaign, body["leads"]).to_dict())
+    return {"data": ingest_leads(campaign, body["leads"])}

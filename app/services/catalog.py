@@ -6,13 +6,14 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
 
 from app.errors import Forbidden, ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Credential, Role, User
 from app.services import audit
 from app.services.actors import Actor, is_system
-from app.services.listing import Page, contains, iso_date, iso_utc, paginate, parse_sort
+from app.services.listing import Page, contains, paginate, parse_sort
 
 CAMPAIGN_STATUSES = ("active", "paused", "ended")
 MAX_NAME = 200
@@ -36,9 +37,10 @@ def _name(value: Any, errors: dict[str, list[str]], key: str = "name") -> str | 
     return None
 
 
-def _listed(stmt: Select, sort: str | None, allowed: dict, tiebreak, page: int, per_page: int, row) -> Page:
+def _listed(stmt: Select, sort: str | None, allowed: dict, tiebreak, page: int, per_page: int) -> Page:
+    """A page of model objects."""
     rows, total = paginate(stmt, parse_sort(sort, allowed, tiebreak), page, per_page)
-    return Page([row(obj) for (obj,) in rows], total, page, per_page)
+    return Page([obj for (obj,) in rows], total, page, per_page)
 
 
 # -- advertisers -----------------------------------------------------------------------
@@ -46,15 +48,11 @@ def _listed(stmt: Select, sort: str | None, allowed: dict, tiebreak, page: int, 
 ADVERTISER_SORT = {"id": Advertiser.id, "name": Advertiser.name, "createdAt": Advertiser.created_at}
 
 
-def advertiser_row(a: Advertiser) -> dict:
-    return {"id": a.id, "name": a.name, "createdAt": iso_utc(a.created_at)}
-
-
 def list_advertisers(enterprise_id: int, *, name: str | None = None, sort=None, page=1, per_page=50) -> Page:
     stmt = select(Advertiser).where(Advertiser.enterprise_id == enterprise_id)
     if name:
         stmt = stmt.where(contains(Advertiser.name, name))
-    return _listed(stmt, sort, ADVERTISER_SORT, Advertiser.id.asc(), page, per_page, advertiser_row)
+    return _listed(stmt, sort, ADVERTISER_SORT, Advertiser.id.asc(), page, per_page)
 
 
 def create_advertiser(enterprise_id: int, name: Any, user: Actor | None) -> Advertiser:
@@ -85,18 +83,6 @@ CAMPAIGN_SORT = {
 }
 
 
-def campaign_row(c: Campaign) -> dict:
-    return {
-        "id": c.id,
-        "advertiserId": c.advertiser_id,
-        "name": c.name,
-        "status": c.status,
-        "startDate": iso_date(c.start_date),
-        "endDate": iso_date(c.end_date),
-        "createdAt": iso_utc(c.created_at),
-    }
-
-
 def list_campaigns(
     enterprise_id: int,
     *,
@@ -114,7 +100,7 @@ def list_campaigns(
         stmt = stmt.where(contains(Campaign.name, name))
     if status:
         stmt = stmt.where(Campaign.status == status)
-    return _listed(stmt, sort, CAMPAIGN_SORT, Campaign.id.asc(), page, per_page, campaign_row)
+    return _listed(stmt, sort, CAMPAIGN_SORT, Campaign.id.asc(), page, per_page)
 
 
 def _date(value: Any, key: str, errors: dict[str, list[str]]) -> date | None:
@@ -185,16 +171,19 @@ def list_integrations(
     page=1,
     per_page=50,
 ) -> Page:
-    from app.services.integrations import serialise_integration
-
-    stmt = select(BatchCsvIntegration).where(BatchCsvIntegration.enterprise_id == enterprise_id)
+    # The API shows each integration's advertiser: load the page's campaigns in one query.
+    stmt = (
+        select(BatchCsvIntegration)
+        .where(BatchCsvIntegration.enterprise_id == enterprise_id)
+        .options(selectinload(BatchCsvIntegration.campaign))
+    )
     if campaign_id is not None:
         stmt = stmt.where(BatchCsvIntegration.campaign_id == campaign_id)
     if label:
         stmt = stmt.where(contains(BatchCsvIntegration.label, label))
     if enabled is not None:
         stmt = stmt.where(BatchCsvIntegration.enabled == enabled)
-    return _listed(stmt, sort, INTEGRATION_SORT, BatchCsvIntegration.id.asc(), page, per_page, serialise_integration)
+    return _listed(stmt, sort, INTEGRATION_SORT, BatchCsvIntegration.id.asc(), page, per_page)
 
 
 CREDENTIAL_SORT = {
@@ -205,17 +194,6 @@ CREDENTIAL_SORT = {
 }
 
 
-def credential_row(c: Credential) -> dict:
-    """Name and kind only: a secret is never returned."""
-    return {
-        "id": c.id,
-        "name": c.name,
-        "kind": c.kind,
-        "createdAt": iso_utc(c.created_at),
-        "updatedAt": iso_utc(c.updated_at),
-    }
-
-
 def list_credentials(enterprise_id: int, *, sort=None, page=1, per_page=50) -> Page:
     stmt = select(Credential).where(Credential.enterprise_id == enterprise_id)
-    return _listed(stmt, sort, CREDENTIAL_SORT, Credential.id.asc(), page, per_page, credential_row)
+    return _listed(stmt, sort, CREDENTIAL_SORT, Credential.id.asc(), page, per_page)

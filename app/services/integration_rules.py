@@ -1,6 +1,6 @@
 """Integration settings rules: every check of a payload, each error keyed by field path.
 
-app.services.integrations is the public face (create, update, serialise, test); this
+app.services.integrations is the public face (create, update, test); this
 module only turns a full payload into model column values or one ValidationError.
 """
 

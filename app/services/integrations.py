@@ -1,4 +1,4 @@
-"""Batch CSV integrations: create, update (partial), validate, serialise, test connection.
+"""Batch CSV integrations: create, update (partial), validate, test connection.
 
 The payload is the API shape (camelCase, nested `schedule`, `file`, `fields`,
 `delivery`); the admin's Configure form converts its form data to the same shape, so
@@ -18,7 +18,6 @@ from app.models import BatchCsvIntegration, Credential, Role, User
 from app.services import audit, scheduling
 from app.services.actors import Actor, is_system
 from app.services.integration_rules import FILE_COLUMNS, validate, validate_delivery
-from app.services.listing import iso_utc
 
 
 def _require_admin(user: Actor | None) -> None:
@@ -113,23 +112,6 @@ def settings_payload(integration: BatchCsvIntegration) -> dict:
             **deepcopy(integration.delivery or {}),
             "credentialId": integration.credential_id,
         },
-    }
-
-
-def serialise_integration(integration: BatchCsvIntegration) -> dict:
-    """The integration as the API returns it (never a secret: credentials are by id)."""
-    campaign = integration.campaign
-    body = settings_payload(integration)
-    body["schedule"]["description"] = scheduling.describe(integration.schedule_cron, integration.timezone)
-    return {
-        "id": integration.id,
-        "advertiserId": campaign.advertiser_id,
-        **body,
-        "nextRunAt": iso_utc(integration.next_run_at),
-        "lastSentAt": iso_utc(integration.last_sent_at),
-        "pendingCount": integration.pending_count,
-        "createdAt": iso_utc(integration.created_at),
-        "updatedAt": iso_utc(integration.updated_at),
     }
 
 

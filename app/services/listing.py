@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -22,26 +22,32 @@ DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
 
 
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, to the second (the API's one time format)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso_date(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Page:
-    rows: list[dict]
+    """One page of a list: its rows (model objects or dataclasses) and the total over all pages."""
+
+    rows: list
     total: int
     page: int
     per_page: int
 
-    def meta(self) -> dict[str, int]:
-        return {"page": self.page, "perPage": self.per_page, "total": self.total}
+
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """One Pending Batches row: an integration with the leads waiting for its next file."""
+
+    integration_id: int
+    advertiser_id: int
+    advertiser_name: str
+    campaign_id: int
+    campaign_name: str
+    label: str
+    lead_count: int
+    schedule_words: str
+    schedule_cron: str
+    timezone: str
+    next_run_at: datetime | None
+    campaign_end_date: date | None
 
 
 @functools.lru_cache(maxsize=2048)
@@ -166,21 +172,12 @@ def pending_batches(
     return Page([_pending_row(*row) for row in rows], total, page, per_page)
 
 
-def _pending_row(i_id, adv_id, adv_name, camp_id, camp_name, label, count, cron, tz, next_run_at, end_date) -> dict:
-    return {
-        "integrationId": i_id,
-        "advertiserId": adv_id,
-        "advertiserName": adv_name,
-        "campaignId": camp_id,
-        "campaignName": camp_name,
-        "label": label,
-        "leadCount": count,
-        "schedule": _describe(cron, tz),
-        "scheduleCron": cron,
-        "timezone": tz,
-        "nextRunAt": iso_utc(next_run_at),
-        "campaignEndDate": iso_date(end_date),
-    }
+def _pending_row(
+    i_id, adv_id, adv_name, camp_id, camp_name, label, count, cron, tz, next_run_at, end_date
+) -> PendingBatch:
+    return PendingBatch(
+        i_id, adv_id, adv_name, camp_id, camp_name, label, count, _describe(cron, tz), cron, tz, next_run_at, end_date
+    )
 
 
 def sent_batches(
@@ -219,40 +216,4 @@ def sent_batches(
     # OFFSET over full rows read every skipped row of a deep page from the table.
     ids, total = paginate(stmt.with_only_columns(SentBatch.id), order, page, per_page)
     batches = db.session.scalars(select(SentBatch).where(SentBatch.id.in_([i for (i,) in ids])).order_by(*order))
-    return Page([sent_row(batch) for batch in batches], total, page, per_page)
-
-
-def sent_row(batch: SentBatch) -> dict:
-    """One Sent Batches row."""
-    return {
-        "id": batch.id,
-        "integrationId": batch.integration_id,
-        "advertiserId": batch.advertiser_id,
-        "advertiserName": batch.advertiser_name,
-        "campaignId": batch.campaign_id,
-        "campaignName": batch.campaign_name,
-        "label": batch.label,
-        "leadCount": batch.lead_count,
-        "status": batch.status,
-        "trigger": batch.trigger,
-        "sentAt": iso_utc(batch.sent_at),
-        "createdAt": iso_utc(batch.created_at),
-        "fileName": batch.file_name,
-        "sizeBytes": batch.size_bytes,
-        "sha256": batch.sha256,
-    }
-
-
-def sent_detail(batch: SentBatch) -> dict:
-    """One sent batch with its delivery history: error, attempts and who triggered it."""
-    return {
-        **sent_row(batch),
-        "error": batch.last_error,
-        "attempts": batch.attempts,
-        "triggeredBy": batch.triggered_by,
-        "resendOfId": batch.resend_of_id,
-        "rowCount": batch.row_count,
-        "deliveryMethod": batch.delivery_method,
-        "storedAt": iso_utc(batch.stored_at),
-        "updatedAt": iso_utc(batch.updated_at),
-    }
+    return Page(list(batches), total, page, per_page)
