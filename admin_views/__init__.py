@@ -1,4 +1,4 @@
-"""Flask-Admin views: Pending and Sent Batches, configuration, people, audit, RQ dashboard.
+"""Flask-Admin views: Pending and Sent Batches, Jobs, configuration, people, audit, RQ dashboard.
 
 The two product tables answer at the product's own URLs
 (/v2/system/campaign-lead-batch/pending-batch and .../sent-batches); everything else
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     from admin_views import people, rq, settings
     from admin_views.account import AccountView
     from admin_views.configure import IntegrationsView
+    from admin_views.jobs import JobsView
     from admin_views.pending import PendingBatchesView
     from admin_views.sent import SentBatchesView
 
@@ -59,6 +60,17 @@ def init_app(app: Flask) -> None:
             url=SENT_URL,
             menu_icon_type="fa",
             menu_icon_value="fa-paper-plane",
+        )
+    )
+    admin.add_view(
+        JobsView(
+            SentBatch,
+            db,
+            name="Jobs",
+            endpoint="admin_jobs",
+            url="jobs",
+            menu_icon_type="fa",
+            menu_icon_value="fa-tasks",
         )
     )
     admin.add_view(

@@ -158,19 +158,7 @@ class SentBatchesView(TenantModelView):
         return self._engine_call("requeue_batch", batch_id, "{count} leads of file #{id} are pending again.")
 
     def _engine_call(self, name: str, batch_id: int, message: str):
-        from app.services import sending
-
-        require_role(Role.MANAGER.value)
-        self.get_owned_or_404(batch_id)
-        try:
-            result = getattr(sending, name)(batch_id, current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash_error(exc)
-        else:
-            count = result if isinstance(result, int) else 0
-            flash(message.format(id=batch_id, new=getattr(result, "id", batch_id), count=count), "success")
-        return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
+        return engine_call(self, name, batch_id, message)
 
     @expose("/status.json")
     def status_view(self):
@@ -194,3 +182,23 @@ class SentBatchesView(TenantModelView):
             for row in rows
         }
         return jsonify(data=data)
+
+
+def engine_call(view: TenantModelView, name: str, batch_id: int, message: str):
+    """Run a manual action of app.services.sending on one of the view's files, flash, go back.
+
+    Shared by Sent Batches and Jobs: the same service function serves both (and the API).
+    """
+    from app.services import sending
+
+    require_role(Role.MANAGER.value)
+    view.get_owned_or_404(batch_id)
+    try:
+        result = getattr(sending, name)(batch_id, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash_error(exc)
+    else:
+        count = result if isinstance(result, int) else 0
+        flash(message.format(id=batch_id, new=getattr(result, "id", batch_id), count=count), "success")
+    return redirect(safe_return(request.form.get("url")) or view.get_url(".index_view"))

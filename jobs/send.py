@@ -11,17 +11,20 @@ from app.models import Trigger
 log = logging.getLogger(__name__)
 
 
-def _final_attempt() -> bool:
-    """True when RQ has no retries left for the running job (or no job runs it)."""
+def _retry_in() -> int | None:
+    """Seconds until RQ retries the running job if it fails now; None when no retry is left."""
     job = get_current_job()
-    return job is None or not job.retries_left
+    if job is None or not job.retries_left:
+        return None
+    return job.get_retry_interval()
 
 
 def process_batch(batch_id: int) -> str:
     """Build, store and deliver one SentBatch; a transient failure with retries left re-raises."""
     from app.services.pipeline import process_batch as run
 
-    status = run(batch_id, final_attempt=_final_attempt())
+    retry_in = _retry_in()
+    status = run(batch_id, final_attempt=retry_in is None, retry_in=retry_in)
     log.info("batch %s is %s", batch_id, status)
     return status
 

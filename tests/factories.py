@@ -28,6 +28,11 @@ def user(enterprise_name: str, role: str = "admin", email: str | None = None) ->
     return accounts.create_user(email or f"user{next(_seq)}@example.com", role, enterprise_name, PASSWORD)
 
 
+def operator(email: str = "operator@platform.example.com") -> User:
+    """A platform operator: admin of an enterprise of its own, flagged by the CLI's service call."""
+    return accounts.create_user(email, "admin", "Platform", PASSWORD, platform_operator=True)
+
+
 def token(u: User, name: str = "test") -> str:
     return accounts.create_token(u, name)[1]
 

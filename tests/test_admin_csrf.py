@@ -37,7 +37,7 @@ def test_every_admin_post_without_token_is_refused(app, client, world, objects):
     before = _state()
     refused = []
     for case in POSTS:
-        data = MultiDict([(k, v.format(**vars(objects["a"]))) for k, v in case.data])
+        data = MultiDict([(k, v.format(**vars(objects["a"]), person="admin")) for k, v in case.data])
         response = client.post(case.url(objects["a"]), data=data)
         if response.status_code != 400:
             refused.append(f"{case.name}: {response.status_code}")
@@ -70,7 +70,7 @@ def test_login_form_needs_the_token(app, client, world):
 def test_rq_dashboard_posts_carry_the_token_in_its_cookie(app, client, world):
     """rq-dashboard's own JS sends the _csrf_token cookie as X-CSRFToken; that passes the check."""
     app.config["WTF_CSRF_ENABLED"] = False
-    login(client, world.a.users["admin"])
+    login(client, factories.operator())
     app.config["WTF_CSRF_ENABLED"] = True
     client.get("/admin/rq/")
     cookie = client.get_cookie("_csrf_token", path="/admin/rq")

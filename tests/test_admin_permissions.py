@@ -3,6 +3,11 @@
 Expected: anonymous -> 302 to the login page; a role below the page's -> 403; the
 right role on its own enterprise's object -> the page's normal answer; the right role
 on another enterprise's object -> 404 (its existence is never revealed).
+
+The platform operator is the admin of an enterprise of its own ("Platform"): it alone
+reaches the RQ dashboard, and to the tenants' pages it is just another enterprise's
+admin (404 on A's and B's objects alike). Operator-only cases are 403 for every tenant
+role; `operator_ok` is the operator's answer where it differs from `ok`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import db
 from app.models import SentBatch
+from tests import factories
 from tests.admin_support import PENDING, SENT, login, populate
 
 RANK = {"anonymous": -1, "viewer": 0, "manager": 1, "admin": 2}
@@ -31,6 +37,8 @@ class Case:
     ok: int  # status for an allowed role on its own objects
     scoped: bool = True  # another enterprise's object in the path -> 404
     data: tuple = ()
+    operator_only: bool = False  # cross-tenant tools: platform operators, never a tenant role
+    operator_ok: int | None = None
 
     def url(self, objects) -> str:
         return self.path.format(**vars(objects))
@@ -65,8 +73,26 @@ CASES = [
     Case("tokens list", "GET", "/admin/api-tokens/", "admin", 200, scoped=False),
     Case("token new", "GET", "/admin/api-tokens/new/", "admin", 200, scoped=False),
     Case("audit log", "GET", "/admin/audit/", "admin", 200, scoped=False),
-    Case("rq dashboard", "GET", "/admin/rq/", "admin", 200, scoped=False),
     Case("my account", "GET", "/admin/account/", "viewer", 200, scoped=False),
+    Case("jobs list", "GET", "/admin/jobs/", "viewer", 200, scoped=False),
+    Case("jobs list filtered", "GET", "/admin/jobs/?flt0_status_equals=failed", "viewer", 200, scoped=False),
+    # RQ dashboard: every tenant's jobs, so operators only; every route of rq-dashboard is
+    # also walked with CSRF on in test_operators.py.
+    *[
+        Case(f"rq {name}", "GET", path, "admin", 200, scoped=False, operator_only=True)
+        for name, path in (
+            ("dashboard", "/admin/rq/"),
+            ("workers", "/admin/rq/0/view/workers"),
+            ("jobs page", "/admin/rq/0/view/jobs/send/finished/8/asc/1"),
+            ("job page", "/admin/rq/0/view/job/batch-{batch}-claim"),
+            ("queues json", "/admin/rq/0/data/queues.json"),
+            ("jobs json", "/admin/rq/0/data/jobs/send/finished/8/asc/1.json"),
+            ("job json", "/admin/rq/0/data/job/batch-{batch}-claim.json"),
+        )
+    ],
+    Case("rq requeue all by GET", "GET", "/admin/rq/requeue/send", "admin", 200, False, (), True, 405),
+    # A finished job cannot be requeued: 409 from RQ, answered as a refusal (not a 500).
+    Case("rq requeue job", "POST", "/admin/rq/job/batch-{batch}-claim/requeue", "admin", 409, False, (), True),
     # Actions (POST)
     Case("batch now row", "POST", PENDING + "/batch-now/{integration}", "manager", 302),
     # The bulk action validates all ids first: another enterprise's id is refused with a
@@ -84,6 +110,18 @@ CASES = [
     Case("retry", "POST", SENT + "/retry/{batch}", "manager", 302),
     Case("resend", "POST", SENT + "/resend/{batch}", "manager", 302),
     Case("requeue", "POST", SENT + "/requeue/{batch}", "manager", 302),
+    Case("jobs retry", "POST", "/admin/jobs/retry/{batch}", "manager", 302),
+    Case("jobs requeue", "POST", "/admin/jobs/requeue/{batch}", "manager", 302),
+    Case("jobs save columns", "POST", "/admin/jobs/columns", "viewer", 302, False, (("columns", "label"),)),
+    *[
+        Case(f"rq {name}", "POST", path, "admin", 200, scoped=False, operator_only=True)
+        for name, path in (
+            ("requeue all", "/admin/rq/requeue/send"),
+            ("compact", "/admin/rq/queue/send/compact"),
+            ("empty", "/admin/rq/queue/send/scheduled/empty"),
+            ("delete job", "/admin/rq/job/no-such-job/delete"),
+        )
+    ],
     Case("integration create", "POST", "/admin/integrations/new/", "admin", 200, False, (("label", ""),)),
     Case(
         "integration save", "POST", "/admin/integrations/edit/?id={integration}", "admin", 200, True, (("label", ""),)
@@ -122,7 +160,7 @@ CASES = [
         "admin",
         302,
         False,
-        (("email", "new-person-{user}@example.com"), ("role", "viewer"), ("password", "long-enough-pw")),
+        (("email", "new-person-{user}-{person}@example.com"), ("role", "viewer"), ("password", "long-enough-pw")),
     ),
     Case(
         "user save", "POST", "/admin/users/edit/?id={user}", "admin", 302, True, (("role", "viewer"), ("active", "y"))
@@ -155,6 +193,10 @@ CASES = [
 def expected(case: Case, role: str, target: str) -> int:
     if role == "anonymous":
         return 302
+    if case.operator_only:
+        return (case.ok if case.operator_ok is None else case.operator_ok) if role == "operator" else 403
+    if role == "operator":  # the admin of a third enterprise: A's and B's objects are not its own
+        return 404 if case.scoped else case.ok
     if RANK[role] < RANK[case.role]:
         return 403
     if target == "other" and case.scoped:
@@ -169,9 +211,10 @@ def objects(app, world):
 
 
 def test_permission_matrix(app, world, objects):
-    """One set-up, four people: anonymous, then viewer, manager and admin of enterprise A."""
+    """One set-up, five people: anonymous, viewer, manager and admin of enterprise A, a platform operator."""
+    world.extra["operator"] = factories.operator()
     wrong = []
-    for role in ("anonymous", "viewer", "manager", "admin"):
+    for role in ("anonymous", "viewer", "manager", "admin", "operator"):
         wrong += _check_role(app, world, objects, role)
     assert not wrong, "\n".join(wrong)
 
@@ -181,7 +224,9 @@ def _check_role(app, world, objects, role: str) -> list[str]:
     # Flask-Login caches the user: drop it when switching to another person's client.
     g.pop("_login_user", None)
     client = app.test_client()
-    if role != "anonymous":
+    if role == "operator":
+        login(client, world.extra["operator"])
+    elif role != "anonymous":
         login(client, world.a.users[role])
     wrong = []
     for target in ("own", "other"):
@@ -193,7 +238,7 @@ def _check_role(app, world, objects, role: str) -> list[str]:
             if case.method == "GET":
                 response = client.get(url)
             else:
-                data = MultiDict([(k, v.format(**vars(ids))) for k, v in case.data])
+                data = MultiDict([(k, v.format(**vars(ids), person=role)) for k, v in case.data])
                 response = client.post(url, data=data)
             want = expected(case, role, target)
             if response.status_code != want:

@@ -23,3 +23,4 @@ def seed(leads: int, if_empty: bool) -> None:
         f"{summary['integrations']} integrations, {summary['leads']} new leads."
     )
     click.echo(f"Log in as admin@demo.local / {demo.DEMO_PASSWORD} (also manager@ and viewer@demo.local).")
+    click.echo(f"Platform operator (RQ dashboard at /admin/rq): {demo.DEMO_OPERATOR} / {demo.DEMO_PASSWORD}.")

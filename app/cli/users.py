@@ -6,7 +6,7 @@ from flask.cli import AppGroup
 from app.errors import DomainError
 from app.services import accounts
 
-group = AppGroup("users", help="Create users and API tokens.")
+group = AppGroup("users", help="Create users and API tokens; name platform operators.")
 
 
 def fail(exc: DomainError) -> None:
@@ -20,13 +20,30 @@ def fail(exc: DomainError) -> None:
 @click.option("--role", type=click.Choice(["admin", "manager", "viewer"]), required=True)
 @click.option("--enterprise", required=True, help="Created if it does not exist.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create(email: str, role: str, enterprise: str, password: str) -> None:
+@click.option(
+    "--platform-operator", is_flag=True, help="Also a platform operator: sees every tenant's jobs in /admin/rq."
+)
+def create(email: str, role: str, enterprise: str, password: str, platform_operator: bool) -> None:
     """Create a user in an enterprise."""
     try:
-        user = accounts.create_user(email, role, enterprise, password)
+        user = accounts.create_user(email, role, enterprise, password, platform_operator=platform_operator)
     except DomainError as exc:
         fail(exc)
-    click.echo(f"Created {user.role} {user.email} in enterprise {user.enterprise.name!r}.")
+    operator = " (platform operator)" if user.is_platform_operator else ""
+    click.echo(f"Created {user.role} {user.email}{operator} in enterprise {user.enterprise.name!r}.")
+
+
+@group.command("set-operator")
+@click.argument("email")
+@click.option("--on/--off", "on", required=True, help="Grant or take away the platform operator flag.")
+def set_operator(email: str, on: bool) -> None:
+    """Make a user a platform operator (every tenant's jobs in /admin/rq) or take it away."""
+    try:
+        user = accounts.set_platform_operator(email, on)
+    except DomainError as exc:
+        fail(exc)
+    state = "is now" if user.is_platform_operator else "is no longer"
+    click.echo(f"{user.email} {state} a platform operator.")
 
 
 @group.command("create-token")

@@ -96,6 +96,9 @@ class SentBatch(db.Model):
     status: Mapped[str] = mapped_column(String(12), default=BatchStatus.CLAIMED.value)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When RQ runs the next automatic retry of a transient failure (the Jobs view shows it);
+    # NULL when none is scheduled.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     file_name: Mapped[str | None] = mapped_column(String(300))
     storage_key: Mapped[str | None] = mapped_column(String(300))

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -48,6 +48,9 @@ class User(UserMixin, db.Model):
     # Part of every session cookie (see get_id); bumping it ends every session of
     # this user at once, on every server, whatever happens to Redis.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Platform operators reach cross-tenant tools (the RQ dashboard). Only the CLI sets
+    # it (`flask users set-operator`); no admin form or API field writes it.
+    is_platform_operator: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     enterprise: Mapped[Enterprise] = relationship()
 

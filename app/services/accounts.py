@@ -14,6 +14,7 @@ from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import ApiToken, Enterprise, Role, User
 from app.models.types import utcnow
+from app.services import audit
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "bm_"  # noqa: S105 - a marker, not a secret
@@ -37,8 +38,11 @@ def get_or_create_enterprise(name: str) -> Enterprise:
     return enterprise
 
 
-def create_user(email: str, role: str, enterprise_name: str, password: str) -> User:
-    """Create a user (and its enterprise if new); commits."""
+def create_user(email: str, role: str, enterprise_name: str, password: str, *, platform_operator: bool = False) -> User:
+    """Create a user (and its enterprise if new); commits.
+
+    `platform_operator` is for the CLI only: the admin and the API never pass it.
+    """
     email = email.strip().lower()
     errors: dict[str, list[str]] = {}
     if "@" not in email:
@@ -56,10 +60,37 @@ def create_user(email: str, role: str, enterprise_name: str, password: str) -> U
         role=role,
         enterprise=get_or_create_enterprise(enterprise_name),
         password_hash=hash_password(password),
+        is_platform_operator=platform_operator,
     )
     db.session.add(user)
+    if platform_operator:
+        db.session.flush()
+        _audit_operator(user, False)
     db.session.commit()
     return user
+
+
+def set_platform_operator(email: str, on: bool) -> User:
+    """Make a user a platform operator or take it away (the CLI's `users set-operator`); commits."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with email {email}")
+    if user.is_platform_operator != on:
+        before = user.is_platform_operator
+        user.is_platform_operator = on
+        _audit_operator(user, before)
+        db.session.commit()
+    return user
+
+
+def _audit_operator(user: User, before: bool) -> None:
+    audit.record(
+        "user.operator",
+        "user",
+        user.id,
+        enterprise_id=user.enterprise_id,
+        details={"platformOperator": [before, user.is_platform_operator], "via": "cli"},
+    )
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -22,6 +22,7 @@ HIGH_SEVERITY = {
     "credential.update",
     "credential.rotate",
     "user.create",
+    "user.operator",
     "token.create",
     "token.revoke",
     "password.change",

@@ -22,6 +22,10 @@ DEMO_USERS = {
     "manager@demo.local": Role.MANAGER,
     "viewer@demo.local": Role.VIEWER,
 }
+# The platform operator of the demo: the only login that opens the RQ dashboard (every
+# tenant's jobs), in an enterprise of its own so it is no tenant's admin.
+DEMO_OPERATOR = "operator@demo.local"
+OPERATOR_ENTERPRISE = "Platform"
 ADVERTISERS = ["Acme Insurance", "Borealis Energy", "Cobalt Broadband", "Delta Motors", "Evergreen Finance"]
 SCHEDULES = [
     ("0 6 * * *", "Europe/London"),
@@ -54,6 +58,10 @@ def seed(leads: int = 20_000, progress: Callable[[int], None] | None = None) -> 
     for email, role in DEMO_USERS.items():
         if db.session.scalar(select(User.id).where(User.email == email)) is None:
             accounts.create_user(email, role.value, DEMO_ENTERPRISE, DEMO_PASSWORD)
+    if db.session.scalar(select(User.id).where(User.email == DEMO_OPERATOR)) is None:
+        accounts.create_user(
+            DEMO_OPERATOR, Role.ADMIN.value, OPERATOR_ENTERPRISE, DEMO_PASSWORD, platform_operator=True
+        )
     enterprise = accounts.get_or_create_enterprise(DEMO_ENTERPRISE)
     outbox = Path(current_app.config["LOCAL_DELIVERY_ROOT"]) / "demo"
 

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import BinaryIO
 
 from flask import current_app
@@ -55,11 +56,12 @@ def batch_lock(batch_id: int):
                 log.warning("lock of batch %s expired before release", batch_id)
 
 
-def process_batch(batch_id: int, *, final_attempt: bool = True) -> str:
+def process_batch(batch_id: int, *, final_attempt: bool = True, retry_in: int | None = None) -> str:
     """Take a batch as far as it goes; returns its status ("busy" if another job holds it).
 
     A transient delivery error raises RetryLater when `final_attempt` is False (RQ then
-    retries the job with backoff); on the final attempt the batch is marked failed.
+    retries the job with backoff, `retry_in` seconds later, which the row records for the
+    Jobs view); on the final attempt the batch is marked failed.
     """
     with batch_lock(batch_id) as owned:
         if not owned:
@@ -81,7 +83,7 @@ def process_batch(batch_id: int, *, final_attempt: bool = True) -> str:
             transient = not isinstance(exc, DomainError) or (isinstance(exc, DeliveryError) and exc.transient)
             message = _message(exc)
             if transient and not final_attempt:
-                _note_error(batch_id, message)
+                _note_error(batch_id, message, retry_in)
                 raise RetryLater(message) from exc
             _fail(batch_id, message)
             log.warning("batch %s failed: %s", batch_id, message)
@@ -113,9 +115,13 @@ def _transition(batch_id: int, expected: str, **values) -> bool:
     return bool(changed)
 
 
-def _note_error(batch_id: int, message: str) -> None:
+def _note_error(batch_id: int, message: str, retry_in: int | None) -> None:
     table = SentBatch.__table__
-    db.session.execute(table.update().where(table.c.id == batch_id).values(last_error=message, updated_at=utcnow()))
+    now = utcnow()
+    next_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
+    db.session.execute(
+        table.update().where(table.c.id == batch_id).values(last_error=message, next_attempt_at=next_at, updated_at=now)
+    )
     db.session.commit()
 
 
@@ -124,7 +130,7 @@ def _fail(batch_id: int, message: str) -> None:
     db.session.execute(
         table.update()
         .where(table.c.id == batch_id, table.c.status.in_((BatchStatus.CLAIMED.value, BatchStatus.STORED.value)))
-        .values(status=BatchStatus.FAILED.value, last_error=message, updated_at=utcnow())
+        .values(status=BatchStatus.FAILED.value, last_error=message, next_attempt_at=None, updated_at=utcnow())
     )
     db.session.commit()
 
@@ -256,7 +262,12 @@ def _deliver(batch: SentBatch) -> None:
         )
     now = utcnow()
     if _transition(
-        batch.id, BatchStatus.STORED.value, status=BatchStatus.DELIVERED.value, sent_at=now, last_error=None
+        batch.id,
+        BatchStatus.STORED.value,
+        status=BatchStatus.DELIVERED.value,
+        sent_at=now,
+        last_error=None,
+        next_attempt_at=None,
     ):
         ints = BatchCsvIntegration.__table__
         db.session.execute(ints.update().where(ints.c.id == batch.integration_id).values(last_sent_at=now))
