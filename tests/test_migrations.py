@@ -146,6 +146,11 @@ def _assert_the_app_uses_them(app) -> None:
     [lead] = leads.json["data"]
     assert (lead["leadId"], lead["queuedAt"]) == (2, "2026-01-31T11:20:00Z")
     assert lead["fields"] == {"Lead ID": "2", "Email": "chloe@example.com", "First Name": "Chloé"}
+    # 20261130_10: nobody becomes a platform operator by upgrading; no retry is announced.
+    from app.models import SentBatch, User
+
+    assert db.session.scalars(select(User.is_platform_operator)).all() == [False] * 2
+    assert db.session.scalars(select(SentBatch.next_attempt_at)).all() == [None] * 2
     # New rows take fresh ids after the seeded ones (the sequences came through).
     user = accounts.create_user("new@acme.example", "viewer", "Acme Lead Co", "another-password")
     assert (user.id, user.enterprise_id) == (3, 1)

@@ -200,3 +200,16 @@ def test_only_operators_see_the_menu_link(app, client, world):
     client.post("/logout", data={"csrf_token": csrf_token(client, PENDING + "/")})
     login(client, factories.operator())
     assert "/admin/rq/" in client.get(PENDING + "/").get_data(as_text=True)
+
+
+def test_the_demo_has_an_operator_and_its_admin_is_a_tenant(app, runner, client):
+    result = runner.invoke(args=["demo", "seed", "--leads", "40"])
+    assert result.exit_code == 0, result.output
+    assert "operator@demo.local / demo-password" in result.output
+    users = {u.email: u for u in db.session.scalars(select(User))}
+    assert users["operator@demo.local"].is_platform_operator
+    assert users["operator@demo.local"].enterprise.name == "Platform"
+    assert not any(users[f"{r}@demo.local"].is_platform_operator for r in ("admin", "manager", "viewer"))
+    login(client, users["admin@demo.local"], "demo-password")
+    assert client.get("/admin/rq/").status_code == 403
+    assert client.get("/admin/jobs/").status_code == 200
