@@ -6,5 +6,4 @@ job options, idempotent job ids); nothing below app/services imports this packag
 worker.py  the worker classes that run every job inside the Flask app context
 send.py    process one SentBatch; send one integration (scheduled slot)
 tick.py    the one-minute scheduler tick (due schedules, campaign ends, reconciler)
-reconcile.py  re-enqueue batches stuck in claimed/stored
 """

@@ -7,6 +7,13 @@ import logging
 from rq import get_current_job
 
 from app.models import Trigger
+from app.services import pipeline, sending
+from app.services.actors import SYSTEM
+
+# Transports load on first use (app.services.transports._REGISTRY). Importing the light ones
+# with this module loads them in the worker before it forks its work horses (paramiko alone
+# is ~0.1 s per horse); S3 stays lazy: a heavy client stack only S3 feeds need.
+from app.services.transports import email, ftp, local, sftp  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +28,14 @@ def _retry_in() -> int | None:
 
 def process_batch(batch_id: int) -> str:
     """Build, store and deliver one SentBatch; a transient failure with retries left re-raises."""
-    from app.services.pipeline import process_batch as run
-
     retry_in = _retry_in()
-    status = run(batch_id, final_attempt=retry_in is None, retry_in=retry_in)
+    status = pipeline.process_batch(batch_id, final_attempt=retry_in is None, retry_in=retry_in)
     log.info("batch %s is %s", batch_id, status)
     return status
 
 
 def send_scheduled(integration_id: int, slot_key: str) -> list[dict]:
     """The scheduled send of one integration for one local time slot."""
-    from app.services.actors import SYSTEM
-    from app.services.sending import send_integration
-
-    outcomes = send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM)
+    outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM)
     log.info("scheduled send of integration %s at %s: %s", integration_id, slot_key, outcomes)
     return [o.to_dict() for o in outcomes]

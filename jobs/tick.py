@@ -8,6 +8,7 @@ from redis import Redis
 from rq.cron import CronScheduler
 
 from app.services.queueing import TICK_QUEUE
+from app.services.ticks import run_tick
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +17,6 @@ TICK_CRON = "* * * * *"
 
 def tick() -> dict:
     """Enqueue due scheduled sends, send campaign-end final batches, re-enqueue stuck batches."""
-    from app.services.ticks import run_tick
-
     result = run_tick()
     log.info("tick: %s", result)
     return result

@@ -13,15 +13,19 @@ from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 from rq.timeouts import TimerDeathPenalty
 
+from app.extensions import db
 from app.services.queueing import DEFAULT_QUEUES
+
+# The job modules, imported with the worker so it loads them (and through their top-level
+# imports the pipeline, fsspec and paramiko) once, before it forks a work horse per job:
+# a horse importing them itself spent ~0.5 s of each 1,000-lead send.
+from jobs import send, tick  # noqa: F401
 
 
 class AppContextMixin:
     app: Flask
 
     def perform_job(self, job, queue) -> bool:  # type: ignore[override]
-        from app.extensions import db
-
         with self.app.app_context():
             if getattr(self, "_is_horse", False):
                 db.engine.dispose(close=False)  # connections from the parent stay the parent's
@@ -39,35 +43,8 @@ class AppSimpleWorker(AppContextMixin, SimpleWorker):
     """Runs jobs in this process (tests, and a thread-safe death penalty for non-main threads)."""
 
 
-# Imported once by the worker process so every forked work horse starts warm: a horse
-# importing the pipeline, fsspec and paramiko itself spent ~0.5 s of each 1,000-lead send.
-# The S3 stack stays lazy (heavy, and only S3 feeds need it).
-PRELOAD = (
-    "jobs.send",
-    "jobs.tick",
-    "app.services.pipeline",
-    "app.services.sending",
-    "app.services.files",
-    "app.services.storage",
-    "app.services.credentials",
-    "app.services.transports.sftp",
-    "app.services.transports.ftp",
-    "app.services.transports.email",
-    "app.services.transports.local",
-)
-
-
-def preload() -> None:
-    """Import what jobs use, before the worker forks its work horses."""
-    from importlib import import_module
-
-    for name in PRELOAD:
-        import_module(name)
-
-
 def make_worker(app: Flask, queues: Sequence[str] | None = None, *, simple: bool = False) -> Worker:
     """A worker for `queues` (default: tick, send) bound to `app` and its Redis."""
-    preload()
     connection = app.extensions["redis"]
     worker_class = AppSimpleWorker if simple else AppWorker
     worker = worker_class(

@@ -75,3 +75,27 @@ def test_the_file_builder_loads_without_the_database():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_worker_loads_what_its_jobs_need_before_it_forks():
+    """Importing the worker loads the job modules and the send path once, so each forked work
+    horse starts warm; the S3 client stack stays out until an S3 feed needs it."""
+    code = "import sys, jobs.worker; print(' '.join(sorted(m for m in sys.modules if m.startswith(('app.', 'jobs.')))))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    for module in (
+        "jobs.send",
+        "jobs.tick",
+        "app.services.pipeline",
+        "app.services.sending",
+        "app.services.ticks",
+        "app.services.storage",
+        "app.services.lead_records",
+        "app.services.credentials",
+        "app.services.transports.sftp",
+        "app.services.transports.ftp",
+        "app.services.transports.email",
+        "app.services.transports.local",
+    ):
+        assert module in loaded, module
+    assert "app.services.transports.s3" not in loaded

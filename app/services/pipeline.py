@@ -30,6 +30,11 @@ from app.extensions import db
 from app.models import BatchCsvIntegration, BatchStatus, SentBatch
 from app.models.types import utcnow
 from app.redis_conn import get_redis
+from app.services.credentials import secret_for
+from app.services.files import FileSettings, inner_file_name, render_file_name
+from app.services.lead_records import iter_batch_records
+from app.services.storage import build_and_store, get_store
+from app.services.transports import DeliverySource, get_transport
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +153,6 @@ def _crash_point(stage: str) -> None:
 
 
 def _build_and_store(batch: SentBatch) -> None:
-    from app.services.files import FileSettings, inner_file_name, render_file_name
-    from app.services.lead_records import iter_batch_records
-    from app.services.storage import build_and_store, get_store
-
     _crash_point("after_claim")
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
     settings = FileSettings.from_snapshot(batch.file_settings)
@@ -212,10 +213,6 @@ class _CrashingReader:
 
 
 def _deliver(batch: SentBatch) -> None:
-    from app.services.credentials import secret_for
-    from app.services.storage import get_store
-    from app.services.transports import DeliverySource, get_transport
-
     store = get_store()
     if not batch.storage_key or not store.exists(batch.storage_key):
         raise DeliveryError(f"the stored file of batch {batch.id} is missing", transient=False)
