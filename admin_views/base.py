@@ -236,15 +236,12 @@ class TenantModelView(SecuredMixin, ModelView):
                 flash("Columns saved.", "success")
             except DomainError as exc:
                 flash_error(exc)
-        return redirect(_safe_return(request.form.get("url")) or self.get_url(".index_view"))
+        return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
 
 
-def _safe_return(url: str | None) -> str | None:
+def safe_return(url: str | None) -> str | None:
     """Only same-site paths: the return URL comes from a form field."""
     return url if is_local_path(url) else None
-
-
-safe_return = _safe_return
 
 
 def preview_paging() -> tuple[int, int]:

@@ -16,6 +16,7 @@ from admin_views.base import MacroRowAction, TenantModelView, choices, has_role,
 from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Credential, Role
+from app.models.types import utcnow
 from app.services import scheduling
 
 LABELS = {
@@ -165,7 +166,7 @@ class IntegrationsView(TenantModelView):
         require_role(Role.ADMIN.value)
         form = iform.IntegrationForm(request.form)
         try:
-            result = integrations.test_delivery(
+            result = integrations.check_delivery_connection(
                 current_user.enterprise_id, iform.to_payload(form)["delivery"], current_user
             )
         except DomainError as exc:
@@ -182,7 +183,7 @@ def _runs(cron: str | None, timezone: str | None) -> dict[str, Any]:
         scheduling.validate(cron or "", timezone or "")
     except ValidationError as exc:
         return {"ok": False, "errors": exc.details}
-    runs = scheduling.next_runs(cron, timezone, scheduling.utcnow(), 5)
+    runs = scheduling.next_runs(cron, timezone, utcnow(), 5)
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(timezone)

@@ -17,6 +17,7 @@ from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView
 from admin_views.sent import engine_call
 from app.models import IN_FLIGHT, BatchStatus, Role, SentBatch
+from app.services import sending
 
 # Delivered files stay on the page this long, so a send that just finished is still there.
 RECENT = timedelta(hours=24)
@@ -121,8 +122,8 @@ class JobsView(TenantModelView):
 
     @expose("/retry/<int:batch_id>", methods=("POST",))
     def retry_view(self, batch_id: int):
-        return engine_call(self, "retry_batch", batch_id, "File #{id} will be delivered again.")
+        return engine_call(self, sending.retry_batch, batch_id, "File #{id} will be delivered again.")
 
     @expose("/requeue/<int:batch_id>", methods=("POST",))
     def requeue_view(self, batch_id: int):
-        return engine_call(self, "requeue_batch", batch_id, "{count} leads of file #{id} are pending again.")
+        return engine_call(self, sending.requeue_batch, batch_id, "{count} leads of file #{id} are pending again.")

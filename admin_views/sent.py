@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, jsonify, redirect, request, send_file
 from flask_admin import expose
 from flask_login import current_user
@@ -11,8 +13,8 @@ from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView, flash_error, preview_paging, require_role, safe_return
 from app.errors import DomainError
 from app.extensions import db
-from app.models import IN_FLIGHT, Role, SentBatch
-from app.services import audit
+from app.models import IN_FLIGHT, Role, SentBatch, User
+from app.services import audit, lead_records, sending
 
 LABELS = {
     "id": "ID",
@@ -98,8 +100,6 @@ class SentBatchesView(TenantModelView):
     @expose("/view/<int:batch_id>")
     def leads_view(self, batch_id: int):
         """The leads in one sent file."""
-        from app.services import lead_records
-
         batch = self.get_owned_or_404(batch_id)
         page, per_page = preview_paging()
         preview = lead_records.preview_sent(batch, page, per_page)
@@ -147,18 +147,15 @@ class SentBatchesView(TenantModelView):
 
     @expose("/retry/<int:batch_id>", methods=("POST",))
     def retry_view(self, batch_id: int):
-        return self._engine_call("retry_batch", batch_id, "File #{id} will be delivered again.")
+        return engine_call(self, sending.retry_batch, batch_id, "File #{id} will be delivered again.")
 
     @expose("/resend/<int:batch_id>", methods=("POST",))
     def resend_view(self, batch_id: int):
-        return self._engine_call("resend_batch", batch_id, "File #{id} is being resent as file #{new}.")
+        return engine_call(self, sending.resend_batch, batch_id, "File #{id} is being resent as file #{new}.")
 
     @expose("/requeue/<int:batch_id>", methods=("POST",))
     def requeue_view(self, batch_id: int):
-        return self._engine_call("requeue_batch", batch_id, "{count} leads of file #{id} are pending again.")
-
-    def _engine_call(self, name: str, batch_id: int, message: str):
-        return engine_call(self, name, batch_id, message)
+        return engine_call(self, sending.requeue_batch, batch_id, "{count} leads of file #{id} are pending again.")
 
     @expose("/status.json")
     def status_view(self):
@@ -184,17 +181,15 @@ class SentBatchesView(TenantModelView):
         return jsonify(data=data)
 
 
-def engine_call(view: TenantModelView, name: str, batch_id: int, message: str):
+def engine_call(view: TenantModelView, action: Callable[[int, User], SentBatch | int], batch_id: int, message: str):
     """Run a manual action of app.services.sending on one of the view's files, flash, go back.
 
     Shared by Sent Batches and Jobs: the same service function serves both (and the API).
     """
-    from app.services import sending
-
     require_role(Role.MANAGER.value)
     view.get_owned_or_404(batch_id)
     try:
-        result = getattr(sending, name)(batch_id, current_user)
+        result = action(batch_id, current_user)
     except DomainError as exc:
         db.session.rollback()
         flash_error(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -170,6 +171,14 @@ def test_run_tick_and_the_cli_tick(world, runner):
     result = runner.invoke(args=["ops", "tick"])
     assert result.exit_code == 0, result.output
     assert '"scheduled": []' in result.output
+
+
+def test_every_procfile_process_is_a_cli_command(app):
+    """The Procfile's worker and scheduler lines name commands that exist (and only those)."""
+    procfile = (Path(__file__).resolve().parents[1] / "Procfile").read_text()
+    rq_commands = {line.split(" rq ")[1].split()[0] for line in procfile.splitlines() if " rq " in line}
+    assert rq_commands == {"worker", "cron"}
+    assert set(app.cli.commands["rq"].commands) == rq_commands
 
 
 def test_next_run_is_always_strictly_later_and_in_utc():

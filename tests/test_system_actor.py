@@ -31,9 +31,9 @@ def test_a_missing_user_is_refused_by_every_integration_check(world):
     with pytest.raises(Forbidden):
         integrations.update_integration(integration, {"label": "renamed by nobody"}, None)
     with pytest.raises(Forbidden):
-        integrations.test_integration_connection(integration, None)
+        integrations.check_integration_connection(integration, None)
     with pytest.raises(Forbidden):
-        integrations.test_delivery(world.a.enterprise.id, DELIVERY, None)
+        integrations.check_delivery_connection(world.a.enterprise.id, DELIVERY, None)
     with pytest.raises(Forbidden):
         catalog.create_advertiser(world.a.enterprise.id, "Nobody's advertiser", None)
     with pytest.raises(Forbidden):
@@ -49,7 +49,7 @@ def test_a_missing_user_is_refused_by_every_integration_check(world):
 def test_the_system_actor_passes_and_is_recorded_as_the_system(world):
     created = integrations.create_integration(world.a.enterprise.id, _payload(world), SYSTEM)
     assert created.id is not None
-    assert integrations.test_integration_connection(created, SYSTEM).ok is True
+    assert integrations.check_integration_connection(created, SYSTEM).ok is True
 
     leads(world.a.campaign, 3, prefix="sys")
     outcomes = sending.send_integration(created.id, "schedule", SYSTEM)
@@ -61,4 +61,4 @@ def test_a_person_of_another_enterprise_still_gets_not_found(world):
     from app.errors import NotFound
 
     with pytest.raises(NotFound):
-        integrations.test_integration_connection(world.a.integration, world.b.users["admin"])
+        integrations.check_integration_connection(world.a.integration, world.b.users["admin"])

@@ -61,5 +61,5 @@ def update(body, integration_id):
 def test_connection(integration_id):
     """Try to reach the destination with the saved settings and credential (admin)."""
     user = require("admin")
-    result = integrations.test_integration_connection(owned(BatchCsvIntegration, integration_id), user)
+    result = integrations.check_integration_connection(owned(BatchCsvIntegration, integration_id), user)
     return result

@@ -38,17 +38,6 @@ def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: b
 @rq_group.command("cron")
 def cron() -> None:
     """Enqueue the scheduler tick every minute (RQ's CronScheduler; safe if two run)."""
-    _run_cron()
-
-
-@rq_group.command("scheduler")
-def scheduler() -> None:
-    """Same as `rq cron` (the name the README and older Procfiles use)."""
-    _run_cron()
-
-
-def _run_cron() -> None:
-    """Enqueue the scheduler tick every minute (RQ's CronScheduler; safe if two run)."""
     from app.redis_conn import get_redis
     from jobs.tick import build_cron_scheduler
 

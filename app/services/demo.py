@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Role, User
+from app.models.types import utcnow
 from app.services import accounts, scheduling
 from app.services.intake import ingest_leads
 
@@ -94,7 +95,7 @@ def seed(leads: int = 20_000, progress: Callable[[int], None] | None = None) -> 
                     defaults={
                         "schedule_cron": cron,
                         "timezone": tz,
-                        "next_run_at": scheduling.next_run(cron, tz, scheduling.utcnow()),
+                        "next_run_at": scheduling.next_run(cron, tz, utcnow()),
                         "fields": FIELDS,
                         "delivery_method": "local",
                         "delivery": {"directory": str(outbox / f"integration-{integration_no + 1}")},

@@ -80,7 +80,3 @@ def describe(cron: str, timezone: str | None = None) -> str:
     except Exception:  # cron-descriptor raises several types for odd input
         words = cron
     return f"{words} ({timezone})" if timezone else words
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
