@@ -12,11 +12,12 @@ from zoneinfo import available_timezones
 
 from flask_admin.form import BaseForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import NumberRange, Optional, StopValidation
 
 from admin_views.base import choices
 from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, LINE_ENDINGS, QUOTING
 from app.models.integrations import DELIVERY_METHODS
+from app.services import strict_json
 from app.services.integration_rules import FILE_COLUMNS
 
 METHOD_LABELS = {"sftp": "SFTP", "email": "Email", "ftp": "FTP / FTPS", "s3": "S3 bucket", "local": "Local folder"}
@@ -37,8 +38,26 @@ FTP_SECURITY = [("true", "FTPS (TLS, verified certificate)"), ("false", "Plain F
 TIMEZONES = sorted(available_timezones())
 
 
+# Integer columns are 32-bit; numbers beyond them are refused as form errors (WTForms'
+# NumberRange calls math.isnan on them, which overflows into a 500 for a 400-digit number).
+MAX_INT = 2**31 - 1
+
+
+def _id(value: Any) -> int:
+    """SelectField coercion for ids: an int a column can hold (ValueError -> "Not a valid choice")."""
+    number = int(value)
+    if not 0 <= number <= MAX_INT:
+        raise ValueError("out of range")
+    return number
+
+
+def _within_columns(form: Any, field: Any) -> None:
+    if field.data is not None and abs(field.data) > MAX_INT:
+        raise StopValidation(f"must be at most {MAX_INT:,}")
+
+
 class IntegrationForm(BaseForm):
-    campaign_id = SelectField("Campaign", coerce=int, validate_choice=False)
+    campaign_id = SelectField("Campaign", coerce=_id, validate_choice=False)
     label = StringField("Label", description="Shown in both tables and usable in file names.")
     enabled = BooleanField("Enabled", default=True)
 
@@ -53,7 +72,9 @@ class IntegrationForm(BaseForm):
     encoding = StringField("Encoding", default="utf-8", description="utf-8, utf-8-sig (Excel), latin-1, cp1252…")
     name_template = StringField("File name template", default=DEFAULT_NAME_TEMPLATE)
     compression = SelectField("Compression", choices=choices([(c, c) for c in COMPRESSIONS]), default="none")
-    max_leads_per_file = IntegerField("Max leads per file", validators=[Optional(), NumberRange(min=1)])
+    max_leads_per_file = IntegerField(
+        "Max leads per file", validators=[Optional(), _within_columns, NumberRange(min=1)]
+    )
     send_empty = BooleanField("Send a file even when no leads are waiting")
 
     fields_json = HiddenField("Field mapping", default="[]")
@@ -61,9 +82,9 @@ class IntegrationForm(BaseForm):
     delivery_method = SelectField(
         "Method", choices=choices([(m, METHOD_LABELS[m]) for m in DELIVERY_METHODS]), default="local"
     )
-    credential_id = SelectField("Credential", coerce=int, validate_choice=False, default=0)
+    credential_id = SelectField("Credential", coerce=_id, validate_choice=False, default=0)
     host = StringField("Host")
-    port = IntegerField("Port", validators=[Optional(), NumberRange(min=1, max=65535)])
+    port = IntegerField("Port", validators=[Optional(), _within_columns, NumberRange(min=1, max=65535)])
     username = StringField("Username")
     remote_dir = StringField("Remote folder")
     host_key = TextAreaField("Host key", description="The server's public key line, e.g. ssh-ed25519 AAAA…")
@@ -97,10 +118,12 @@ def _clean(value: Any) -> Any:
 
 
 def mapping_rows(form: IntegrationForm) -> Any:
+    """The mapping rows; None if not JSON, ValidationError (fields.<row>...) for NaN or a lone surrogate."""
     try:
-        return json.loads(form.fields_json.data or "[]")
+        rows = json.loads(form.fields_json.data or "[]")
     except ValueError:
         return None
+    return strict_json.check(rows, "fields")
 
 
 def to_payload(form: IntegrationForm) -> dict[str, Any]:

@@ -11,6 +11,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app; `config` overrides the environment (tests use it)."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     load_config(app, config)
+    register_json(app)
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -32,6 +33,12 @@ def load_config(app: Flask, overrides: dict | None) -> None:
             raise RuntimeError(f"missing required settings in production: {', '.join(missing)}")
     if not app.config.get("SECRET_KEY") or not app.config.get("CREDENTIAL_KEYS"):
         raise RuntimeError("SECRET_KEY and CREDENTIAL_KEYS must be set")
+
+
+def register_json(app: Flask) -> None:
+    from app.services.strict_json import StrictJSONProvider
+
+    app.json = StrictJSONProvider(app)
 
 
 def register_logging(app: Flask) -> None:

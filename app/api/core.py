@@ -11,13 +11,14 @@ from flask import Response, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
-from marshmallow import Schema
-from webargs.flaskparser import FlaskParser
+from marshmallow import Schema, missing
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from app.api.serialise import dump_many
 from app.errors import Forbidden, NotFound, ValidationError
 from app.extensions import limiter
 from app.models import User
+from app.services import strict_json
 from app.services.accounts import user_for_token
 from app.services.listing import Page
 from app.services.tenancy import get_owned
@@ -42,6 +43,13 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 class ApiParser(FlaskParser):
     """webargs parser that reports bad input in the API's own error shape."""
+
+    def _raw_load_json(self, req):
+        # webargs parses bodies with the plain json module; ours refuses NaN, Infinity,
+        # out-of-range numbers and lone surrogates with a 422 naming the field.
+        if not is_json_request(req):
+            return missing
+        return strict_json.loads(req.get_data(cache=True))
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         details: dict[str, list[str]] = {}

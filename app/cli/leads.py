@@ -26,8 +26,7 @@ def import_leads(path: str, campaign_id: int, id_column: str, status_column: str
     if campaign is None:
         raise click.ClickException(f"no campaign with id {campaign_id}")
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        total = sum(1 for _ in fh) - 1
-        fh.seek(0)
+        total = _count_lines(path) - 1
         reader = csv.DictReader(fh)
         missing = {id_column, status_column} - set(reader.fieldnames or [])
         if missing:
@@ -50,6 +49,20 @@ def import_leads(path: str, campaign_id: int, id_column: str, status_column: str
         f"{totals['accepted']} leads stored, {totals['duplicates']} duplicates skipped, "
         f"{totals['queued']} queue entries created."
     )
+
+
+def _count_lines(path: str) -> int:
+    """Lines in the file, checking each is UTF-8 (a lone surrogate's bytes are not) before any import."""
+    lines = 0
+    with open(path, "rb") as raw:
+        for lines, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise click.ClickException(
+                    f"{path}: line {lines} is not valid UTF-8 ({exc.reason}); nothing was imported"
+                ) from None
+    return lines
 
 
 def _flush(campaign, batch, totals, bar) -> None:
