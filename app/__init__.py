@@ -8,7 +8,11 @@ from app.config import INSTANCE_DIR, REQUIRED_IN_PRODUCTION, Config
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app; `config` overrides the environment (tests use it)."""
+    """Build the app; `config` overrides the environment (tests use it).
+
+    It reads configuration and makes lazy clients, nothing more: it writes no file and starts
+    no process (development's secrets and Redis come from `flask --app wsgi dev bootstrap`).
+    """
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     load_config(app, config)
     register_json(app)
@@ -32,7 +36,10 @@ def load_config(app: Flask, overrides: dict | None) -> None:
         if missing:
             raise RuntimeError(f"missing required settings in production: {', '.join(missing)}")
     if not app.config.get("SECRET_KEY") or not app.config.get("CREDENTIAL_KEYS"):
-        raise RuntimeError("SECRET_KEY and CREDENTIAL_KEYS must be set")
+        raise RuntimeError(
+            "SECRET_KEY and CREDENTIAL_KEYS must be set; in development `flask --app wsgi dev bootstrap` "
+            "(or any `flask --app wsgi` command, or `make run`) writes them into instance/dev-secrets.json"
+        )
 
 
 def register_json(app: Flask) -> None:

