@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import flash, jsonify, redirect, request, send_file
+from flask import flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView, flash_error, preview_paging, require_role, safe_return
-from app.errors import DomainError
+from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.models import IN_FLIGHT, Role, SentBatch, User
-from app.services import audit, lead_records, sending
+from app.services import lead_records, sending
 
 LABELS = {
     "id": "ID",
@@ -118,32 +118,25 @@ class SentBatchesView(TenantModelView):
 
     @expose("/download/<int:batch_id>")
     def download_view(self, batch_id: int):
-        """The stored file, byte for byte; audited because it takes lead data out."""
-        from app.services.storage import get_store
+        """The stored file, byte for byte, as the API and e-mailed links serve it (audited)."""
+        from app.downloads import send_stored
+        from app.services.downloads import FileGone
 
         require_role(Role.MANAGER.value)
         batch = self.get_owned_or_404(batch_id)
-        if not batch.storage_key:
+        try:
+            return send_stored(batch, "admin", current_user)
+        except Conflict:
             flash(f"File #{batch.id} has not been stored yet; try again when it shows Stored or Delivered.", "error")
             return redirect(self.get_url(".index_view"))
-        stream = get_store().open(batch.storage_key)
-        audit.record(
-            "download",
-            "sent_batch",
-            batch.id,
-            user=current_user,
-            details={"file_name": batch.file_name, "sha256": batch.sha256, "via": "admin"},
-            commit=True,
-        )
-        return send_file(
-            stream,
-            as_attachment=True,
-            download_name=batch.file_name or f"batch-{batch.id}",
-            mimetype="application/octet-stream",
-            etag=batch.sha256 or False,
-            conditional=True,
-            max_age=0,
-        )
+        except FileGone as exc:
+            page = self.render(
+                "admin/bm/message.html",
+                title=f"File #{batch.id} can no longer be downloaded",
+                message=exc.message[:1].upper() + exc.message[1:] + ".",
+                back_url=self.get_url(".index_view"),
+            )
+            return page, exc.status
 
     @expose("/retry/<int:batch_id>", methods=("POST",))
     def retry_view(self, batch_id: int):

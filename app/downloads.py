@@ -1,78 +1,89 @@
-"""GET /files/<token>: the stored file behind a signed e-mail download link."""
+"""Stored files over HTTP: one response for the API, the admin and GET /files/<token>.
+
+Every door answers alike: Content-Disposition from one helper, ETag = the file's sha256,
+Last-Modified, Range and If-None-Match, no caching by shared caches, and the same
+audit event for each 200/206 (app.services.downloads). 404 for an unknown or another
+enterprise's batch (the callers' lookups), 409 for a file not stored yet, 410 for one
+whose stored bytes are gone.
+"""
 
 from __future__ import annotations
 
-import mimetypes
+from urllib.parse import quote
 
-from flask import Blueprint, Flask, Response, request, stream_with_context
+from flask import Blueprint, Flask, Response, request, send_file
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import SentBatch
-from app.services import audit, download_links
+from app.models import SentBatch, User
+from app.services import download_links
+from app.services.downloads import StoredDownload, open_stored, record_download
 
 bp = Blueprint("downloads", __name__)
-CHUNK = 256 * 1024
+
+MIME_TYPES = {
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".psv": "text/plain",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".gz": "application/gzip",
+    ".zip": "application/zip",
+}
 
 
-def _storage_key(batch: SentBatch) -> str | None:
-    if batch.storage_key:
-        return batch.storage_key
-    # A resend delivers its original's file.
-    original = db.session.get(SentBatch, batch.resend_of_id) if batch.resend_of_id else None
-    return original.storage_key if original else None
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback `filename` plus the exact name as UTF-8 `filename*`."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def send_stored(batch: SentBatch, via: str, user: User | None = None) -> Response:
+    """The batch's stored file as an attachment; audited when bytes go out (200 or 206)."""
+    stored = open_stored(batch)
+    try:
+        response = _response(stored)
+    except BaseException:  # e.g. 416 for a Range beyond the end: no bytes go out
+        stored.stream.close()
+        raise
+    if response.status_code in (200, 206):
+        record_download(batch, via, user=user, byte_range=request.headers.get("Range"), remote_addr=request.remote_addr)
+    else:
+        stored.stream.close()
+    return response
+
+
+def _response(stored: StoredDownload) -> Response:
+    mimetype = next(
+        (m for ext, m in MIME_TYPES.items() if stored.file_name.lower().endswith(ext)), "application/octet-stream"
+    )
+    response = send_file(
+        stored.stream,
+        mimetype=mimetype,
+        as_attachment=True,
+        download_name=stored.file_name,
+        conditional=False,
+        etag=False,
+        max_age=0,
+    )
+    # werkzeug only knows a file object's size for real paths; the store may be S3, so give
+    # it the size and let make_conditional answer Range and If-None-Match.
+    response.content_length = stored.size
+    response.set_etag(stored.sha256)
+    response.last_modified = stored.stored_at
+    response = response.make_conditional(request.environ, accept_ranges=True, complete_length=stored.size)
+    response.headers["Content-Disposition"] = content_disposition(stored.file_name)
+    # Lead data: a browser may keep it, no shared cache may.
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @bp.get("/files/<token>")
 def download(token: str) -> Response:
-    """Stream the file; the signed token is the only credential needed."""
-    from app.services.storage import get_store
-
+    """The file behind a signed e-mail link; the token is the only credential needed."""
     batch = db.session.get(SentBatch, download_links.batch_id_for(token))
-    key = _storage_key(batch) if batch else None
-    if batch is None or key is None:
-        raise NotFound("the file behind this link is no longer stored")
-    if batch.sha256 and request.if_none_match.contains(batch.sha256):
-        return Response(status=304, headers={"ETag": f'"{batch.sha256}"'})
-    store = get_store()
-    try:
-        size = store.size(key)
-        fh = store.open(key)
-    except (FileNotFoundError, ValueError):
-        raise NotFound("the file behind this link is no longer stored") from None
-    audit.record(
-        "download",
-        "sent_batch",
-        batch.id,
-        enterprise_id=batch.enterprise_id,
-        details={"via": "email_link", "remote_addr": request.remote_addr},
-        commit=True,
-    )
-    file_name = batch.file_name or f"batch-{batch.id}"
-
-    def chunks():
-        with fh:
-            while data := fh.read(CHUNK):
-                yield data
-
-    response = Response(
-        stream_with_context(chunks()),
-        mimetype=mimetypes.guess_type(file_name)[0] or "application/octet-stream",
-        direct_passthrough=True,
-    )
-    response.headers["Content-Disposition"] = _disposition(file_name)
-    response.headers["Content-Length"] = str(size)
-    if batch.sha256:
-        response.headers["ETag"] = f'"{batch.sha256}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _disposition(file_name: str) -> str:
-    from urllib.parse import quote
-
-    ascii_name = file_name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name)}"
+    if batch is None:
+        raise NotFound("no such file")
+    return send_stored(batch, "email_link")
 
 
 def init_app(app: Flask) -> None:

@@ -143,7 +143,7 @@ def test_download_of_a_batch_without_a_stored_file_is_409(client, world):
 
 
 def test_content_disposition_is_rfc6266_safe_for_any_name():
-    from app.api.batches import content_disposition
+    from app.downloads import content_disposition
 
     header = content_disposition('Früh"jahr; leads\\x.csv')
     assert header.startswith('attachment; filename="Fr_h_jahr_ leads_x.csv"; ')

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import jsonify, request, send_file
+from flask import jsonify
 
 from app.api import responses as r
 from app.api import schemas as s
@@ -20,23 +18,16 @@ from app.api.core import (
     roles,
 )
 from app.api.serialise import dump_many
-from app.errors import Conflict
+from app.downloads import MIME_TYPES, send_stored
 from app.extensions import limiter
 from app.models import BatchCsvIntegration, SentBatch
-from app.services import audit, sending
 from app.services import listing as lists
+from app.services import sending
 from app.services.lead_records import preview_pending, preview_sent
 
+ERROR_CONTENT = {"application/json": {"schema": "Error"}}
 blp = ApiBlueprint("batches", __name__, url_prefix="/api/v4", description="Pending and sent batches")
 
-MIME_TYPES = {
-    ".csv": "text/csv",
-    ".tsv": "text/tab-separated-values",
-    ".psv": "text/plain",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".gz": "application/gzip",
-    ".zip": "application/zip",
-}
 FILE_CONTENT = {
     mime: {"schema": {"type": "string", "format": "binary"}}
     for mime in {*MIME_TYPES.values(), "application/octet-stream"}
@@ -157,50 +148,16 @@ def requeue(batch_id):
         "200": {"description": "The stored file, byte-identical to what was delivered", "content": FILE_CONTENT},
         "206": {"description": "The requested byte range", "content": FILE_CONTENT},
         "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+        "409": {"description": "The file is not stored yet", "content": ERROR_CONTENT},
+        "410": {"description": "The stored file is gone (deleted or damaged)", "content": ERROR_CONTENT},
         "416": {"description": "Range not satisfiable", "content": FILE_CONTENT},
     }
 )
 def download(batch_id):
-    """The stored file, streamed; ETag is its sha256; Range and If-None-Match are honoured (audited)."""
-    from app.services.storage import get_store
+    """The stored file, streamed; ETag is its sha256; Range and If-None-Match are honoured (audited).
 
+    404 for an unknown or another enterprise's batch, 409 before it is stored, 410 when its
+    stored file is gone.
+    """
     user = require("manager")
-    batch = owned(SentBatch, batch_id)
-    if not batch.storage_key or not batch.sha256:
-        raise Conflict(f"batch {batch.id} has no stored file yet (status {batch.status})")
-    name = batch.file_name or f"batch-{batch.id}"
-    mimetype = next((m for ext, m in MIME_TYPES.items() if name.lower().endswith(ext)), "application/octet-stream")
-    store = get_store()
-    # werkzeug only knows a file object's size for real paths; the store may be S3, so give
-    # it the size and let make_conditional answer Range and If-None-Match.
-    size = batch.size_bytes if batch.size_bytes is not None else store.size(batch.storage_key)
-    response = send_file(
-        store.open(batch.storage_key),
-        mimetype=mimetype,
-        as_attachment=True,
-        download_name=name,
-        conditional=False,
-        etag=False,
-        max_age=0,
-    )
-    response.content_length = size
-    response.set_etag(batch.sha256)
-    response.last_modified = batch.stored_at
-    response = response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
-    response.headers["Content-Disposition"] = content_disposition(name)
-    if response.status_code in (200, 206):
-        audit.record(
-            "download",
-            "sent_batch",
-            batch.id,
-            user=user,
-            details={"fileName": name, "range": request.headers.get("Range")},
-            commit=True,
-        )
-    return response
-
-
-def content_disposition(name: str) -> str:
-    """RFC 6266: an ASCII fallback `filename` plus the exact name as UTF-8 `filename*`."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name) or "download"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return send_stored(owned(SentBatch, batch_id), "api", user)
