@@ -53,6 +53,8 @@ def register(app: Flask, *, export_max_rows: int = 0) -> dict[str, str]:
 
 def view(app: Flask, table: str) -> ModelView:
     """The baseline view of `table` (leads, pending or sent) registered on `app`."""
+    # Admin._views and, below, ModelView._list_columns are Flask-Admin 2.2.1 internals
+    # (canary: tests/test_flask_admin_canary.py).
     for admin in app.extensions.get("admin", []):
         for candidate in admin._views:
             if candidate.endpoint == f"baseline_{table}":

@@ -145,6 +145,9 @@ def _counts(meta: dict) -> dict[str, int]:
     return {"pending": int(pending or 0), "sent": int(sent or 0)}
 
 
+# Flask-Admin 2.2.1 has no public lookup of a registered view, of a named filter's URL
+# argument or of the list's column order: these read Admin._views, ModelView._filter_args
+# and ModelView._list_columns (canary: tests/test_flask_admin_canary.py).
 def _admin_view(app, endpoint: str):
     for admin in app.extensions.get("admin", []):
         for view in admin._views:
