@@ -27,7 +27,7 @@ def test_ftp_delivery_is_byte_identical_and_leaves_no_temporary_file(app, ftp_se
     receipt = ftp.deliver(make_source(data, "leads 1.csv"), ftp_server.settings(), password(ftp_server))
 
     assert ftp_server.files() == {"leads 1.csv": data}
-    assert (receipt.remote, receipt.bytes_sent) == ("/upload/leads 1.csv", len(data))
+    assert (receipt.remote, receipt.remote_size) == ("/upload/leads 1.csv", len(data))
 
 
 def test_ftps_delivery_with_protected_data_channel(app, ftps_server, trust_test_ca):

@@ -40,7 +40,7 @@ def test_delivery_creates_the_directory_and_writes_identical_bytes(root):
 
     assert listing(root / "acme" / "daily") == {"acme.csv": data}
     assert receipt.remote == str(root / "acme" / "daily" / "acme.csv")
-    assert receipt.bytes_sent == len(data)
+    assert receipt.remote_size == len(data)
 
 
 def test_absolute_directory_inside_the_root_is_accepted(root):

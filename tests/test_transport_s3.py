@@ -28,7 +28,7 @@ def test_delivered_object_is_byte_identical_under_the_prefix(app, s3_server):
 
     assert s3_server.objects() == {"in/daily/acme_1.csv": data}
     assert receipt.remote == f"s3://{s3_server.bucket}/in/daily/acme_1.csv"
-    assert receipt.bytes_sent == len(data)
+    assert receipt.remote_size == len(data)
 
 
 def test_redelivery_replaces_the_object_never_duplicates(app, s3_server):

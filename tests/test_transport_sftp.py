@@ -32,7 +32,7 @@ def test_delivered_file_is_byte_identical_and_no_temporary_file_is_left(app, sft
 
     assert sftp_server.files() == {"leads_1.csv": data}
     assert receipt.remote == "/upload/leads_1.csv"
-    assert receipt.bytes_sent == len(data)
+    assert receipt.remote_size == len(data)
 
 
 def test_private_key_login_openssh_text_and_encrypted_key_with_passphrase(app, sftp_server, client_keypair):

@@ -253,9 +253,14 @@ def _deliver(batch: SentBatch) -> None:
     )
     db.session.commit()
     receipt = transport.deliver(source, dict(integration.delivery or {}), secret)
-    if receipt.bytes_sent != batch.size_bytes:
+    # Invariant 3: the size the destination reports holding must be the stored size. E-mail (and
+    # an FTP server without SIZE) cannot report one (remote_size None): there the guard is the
+    # server accepting the whole message or transfer, and nothing more is claimed.
+    if receipt.remote_size is not None and receipt.remote_size != batch.size_bytes:
         raise DeliveryError(
-            f"the destination received {receipt.bytes_sent} bytes of {batch.size_bytes}", transient=True
+            f"the destination reports {receipt.remote_size} bytes for {batch.file_name}, "
+            f"but the file has {batch.size_bytes}",
+            transient=True,
         )
     now = utcnow()
     if _transition(

@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -50,6 +51,9 @@ class FtpServer:
         self._server: _PyFtpServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Called with the local path of a file the client just renamed into place, e.g. to
+        # play a destination that loses bytes (a full disk, a scanner that truncates).
+        self.after_rename: Callable[[Path], None] | None = None
 
     def settings(self, remote_dir: str = "/upload", **overrides) -> dict:
         return {
@@ -72,8 +76,15 @@ class FtpServer:
         authorizer.add_user(self.username, self.password, str(self.root), perm="elradfmwMT")
         attrs: dict = {"authorizer": authorizer, "banner": "batch-manager test FTP", "timeout": 30}
         attrs["auth_failed_timeout"] = 0.05  # answer a bad login at once (default: 3 s)
-        if self.refuse_overwrite:
-            attrs["abstracted_fs"] = _NoOverwriteFS
+        server = self
+
+        class HookedFS(_NoOverwriteFS if self.refuse_overwrite else AbstractedFS):
+            def rename(self, src: str, dst: str) -> None:
+                super().rename(src, dst)
+                if server.after_rename is not None:
+                    server.after_rename(Path(dst))
+
+        attrs["abstracted_fs"] = HookedFS
         if self.tls:
             attrs.update(
                 certfile=str(self.cert.combined_path),

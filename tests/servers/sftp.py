@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
@@ -44,6 +45,9 @@ class SftpServer:
         # waits for `write_gate` (when one is set) before it completes.
         self.write_seen = threading.Event()
         self.write_gate: threading.Event | None = None
+        # Called with the local path of a file the client just renamed into place, e.g. to
+        # play a destination that loses bytes (a full disk, a scanner that truncates).
+        self.after_rename: Callable[[Path], None] | None = None
         self.host = HOST
         self.port = free_port()
         self._host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -140,7 +144,18 @@ class SftpServer:
             def posix_rename(self, oldpath: bytes, newpath: bytes):
                 if not server.posix_rename:
                     raise asyncssh.SFTPOpUnsupported("posix-rename not supported")
-                return super().posix_rename(oldpath, newpath)
+                result = super().posix_rename(oldpath, newpath)
+                self._renamed(newpath)
+                return result
+
+            def rename(self, oldpath: bytes, newpath: bytes):
+                result = super().rename(oldpath, newpath)
+                self._renamed(newpath)
+                return result
+
+            def _renamed(self, newpath: bytes) -> None:
+                if server.after_rename is not None:
+                    server.after_rename(Path(self.map_path(newpath).decode()))
 
         self._acceptor = await asyncssh.listen(
             self.host,

@@ -69,10 +69,15 @@ class DeliverySource:
 
 @dataclass(frozen=True)
 class DeliveryReceipt:
-    """Where the file went (remote path, object key or message id) and how many bytes."""
+    """Where the file went (remote path, object key or message id) and the size the destination reports.
+
+    `remote_size` is what the destination says it holds under the final name after the
+    upload (SFTP stat, FTP SIZE, S3 HEAD, local stat), never the size we meant to send; None
+    when the destination has no way to say (e-mail; an FTP server without SIZE).
+    """
 
     remote: str
-    bytes_sent: int
+    remote_size: int | None
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,10 @@ class EmailTransport(Transport):
             raise DeliveryError(
                 f"the mail server refused some recipients: {', '.join(sorted(refused))}", transient=False
             )
-        return DeliveryReceipt(remote=message["Message-ID"], bytes_sent=source.size)
+        # An SMTP server accepts a message; it never reports what it stored, and the size of the
+        # attachment as sent (base64, MIME parts) says nothing about the file received. So no
+        # size is claimed: the check is the server's acceptance of every recipient, above.
+        return DeliveryReceipt(remote=message["Message-ID"], remote_size=None)
 
     def build_message(self, source: DeliverySource, settings: dict) -> EmailMessage:
         """The e-mail for a file: attached when small enough, else a signed download link."""

@@ -61,11 +61,12 @@ class FtpTransport(Transport):
                     ftp.storbinary(f"STOR {partial}", fh, blocksize=COPY_CHUNK)
                 _check_size(ftp, partial, source.size, where)
                 _replace(ftp, partial, final)
+                remote_size = _size(ftp, final)
             except _FTP_ERRORS as exc:
                 with suppress(*_FTP_ERRORS):
                     ftp.delete(partial)
                 raise _ftp_error(exc, where, settings) from None
-        return DeliveryReceipt(remote=final, bytes_sent=source.size)
+        return DeliveryReceipt(remote=final, remote_size=remote_size)
 
     def test_connection(self, settings: dict, secret: Secret | None):
         def attempt() -> str:
@@ -115,12 +116,17 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[tuple[ftplib.FTP
                 ftp.close()
 
 
+def _size(ftp: ftplib.FTP, path: str) -> int | None:
+    """The size the server reports for `path` (SIZE, RFC 3659), None if it does not support SIZE."""
+    try:
+        return ftp.size(path)
+    except ftplib.error_perm:
+        return None
+
+
 def _check_size(ftp: ftplib.FTP, path: str, expected: int, where: str) -> None:
     """The server must hold every byte before the file is moved into place (SIZE is optional)."""
-    try:
-        size = ftp.size(path)
-    except ftplib.error_perm:
-        return
+    size = _size(ftp, path)
     if size is not None and size != expected:
         raise DeliveryError(f"upload to {where} was cut short ({size} of {expected} bytes)", transient=True)
 

@@ -78,7 +78,7 @@ class LocalTransport(Transport):
             with suppress(OSError):
                 partial.unlink()
             raise _os_error(exc, target_dir) from None
-        return DeliveryReceipt(remote=str(final), bytes_sent=final.stat().st_size)
+        return DeliveryReceipt(remote=str(final), remote_size=final.stat().st_size)
 
     def test_connection(self, settings: dict, secret: Secret | None):
         def attempt() -> str:

@@ -131,10 +131,11 @@ class SftpTransport(Transport):
                 with source.open() as fh:
                     sftp.putfo(fh, partial, file_size=source.size, confirm=True)
                 _replace(sftp, partial, final)
+                remote_size = sftp.stat(final).st_size
             except Exception as exc:
                 _discard(sftp, partial)
                 raise _transfer_error(exc, where, settings["remoteDir"]) from exc
-        return DeliveryReceipt(remote=final, bytes_sent=source.size)
+        return DeliveryReceipt(remote=final, remote_size=remote_size)
 
     def test_connection(self, settings: dict, secret: Secret | None):
         def attempt() -> str:
