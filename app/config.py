@@ -74,8 +74,16 @@ class Config:
         self.DELIVERY_CA_FILE = env.get("DELIVERY_CA_FILE") or None
         # Seconds an e-mailed download link (for files above EMAIL_ATTACHMENT_LIMIT) stays valid.
         self.DOWNLOAD_LINK_MAX_AGE = int(env.get("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600))
-        # A batch still claimed/stored after this many seconds is re-enqueued.
+        # A batch still claimed/stored, with no job holding its lease, after this many
+        # seconds is re-enqueued (its job was lost, e.g. Redis restarted empty).
         self.STUCK_AFTER_SECONDS = int(env.get("STUCK_AFTER_SECONDS", 2100))
+        # The job working on a batch holds a lease in the database that its heartbeat
+        # renews every SEND_HEARTBEAT_SECONDS; a killed work horse stops renewing, and
+        # SEND_LEASE_SECONDS after its last renewal the reconciler (every
+        # RECONCILE_INTERVAL_SECONDS) hands the batch to a new job.
+        self.SEND_LEASE_SECONDS = int(env.get("SEND_LEASE_SECONDS", 60))
+        self.SEND_HEARTBEAT_SECONDS = float(env.get("SEND_HEARTBEAT_SECONDS", 15))
+        self.RECONCILE_INTERVAL_SECONDS = int(env.get("RECONCILE_INTERVAL_SECONDS", 15))
 
         # A session ends after this long without a request, and this long after sign-in.
         self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES", 30))

@@ -20,6 +20,7 @@ from app.services.queueing import DEFAULT_QUEUES
 # imports the pipeline, fsspec and paramiko) once, before it forks a work horse per job:
 # a horse importing them itself spent ~0.5 s of each 1,000-lead send.
 from jobs import send, tick  # noqa: F401
+from jobs.outage import RedisOutageMixin
 
 
 class AppContextMixin:
@@ -35,8 +36,8 @@ class AppContextMixin:
                 db.session.remove()
 
 
-class AppWorker(AppContextMixin, Worker):
-    """The production worker: forks a work horse per job."""
+class AppWorker(RedisOutageMixin, AppContextMixin, Worker):
+    """The production worker: forks a work horse per job, and waits out Redis outages."""
 
 
 class AppSimpleWorker(AppContextMixin, SimpleWorker):

@@ -105,3 +105,15 @@ def run_worker(env: dict[str, str], *args: str, timeout: float = 60) -> subproce
         text=True,
         timeout=timeout,
     )
+
+
+def run_hooked_worker(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """run_worker with the test hooks of tests/hooked_worker.py armed by HOOK_* variables in env."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.hooked_worker", "rq", "worker", "--burst", "--without-scheduler", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,4 +1,4 @@
-"""The file pipeline: idempotent stages, checksums, the batch lock, RQ retries."""
+"""The file pipeline: idempotent stages, checksums, the batch lease, RQ retries."""
 
 from __future__ import annotations
 
@@ -83,17 +83,22 @@ def test_a_stored_file_that_changed_is_never_delivered(world):
     assert delivered_files(good["directory"]) == []
 
 
-def test_a_batch_locked_by_another_job_is_not_touched(world, app):
+def test_a_batch_leased_by_another_job_is_not_touched(world, app):
+    from app.services import lease as leases
+
     batch = _claim(world)
-    lock = app.extensions["redis"].lock(f"bm:batch-lock:{batch.id}", timeout=30)
-    assert lock.acquire(blocking=False)
+    other = leases.acquire(batch.id)
+    assert other is not None
     try:
         assert pipeline.process_batch(batch.id) == "busy"
         db.session.expire_all()
         assert db.session.get(SentBatch, batch.id).status == "claimed"
     finally:
-        lock.release()
+        other.release()
     assert pipeline.process_batch(batch.id) == "delivered"
+    db.session.expire_all()
+    done = db.session.get(SentBatch, batch.id)
+    assert (done.lease_owner, done.lease_until) == (None, None)  # released
 
 
 def test_a_file_whose_rows_do_not_match_its_leads_is_failed(world):

@@ -20,6 +20,7 @@ from tests.engine_support import (
     csv_rows,
     delivered_files,
     drain,
+    run_hooked_worker,
     run_worker,
     stored_bytes,
     worker_env,
@@ -74,39 +75,38 @@ def test_failed_and_delivered_batches_are_never_reenqueued(world, app):
 
 @pytest.mark.slow
 def test_workers_sigkilled_at_each_stage_then_reconciler_and_a_fresh_worker(
-    world, app, session_dir, database_url, redis_url
+    world, app, session_dir, database_url, redis_url, tmp_path
 ):
-    """Real `flask rq worker` subprocesses; the pipeline's test hook SIGKILLs horse and worker.
-
-    Three integrations of one campaign each get a file; a worker is killed after the claim
-    of the first, after storing the second and in the middle of uploading the third.
+    """Real `flask rq worker` subprocesses; the test's hook (tests/hooked_worker.py) SIGKILLs
+    horse and worker. Three integrations of one campaign each get a file; a worker dies in the
+    middle of building the first, as the transport is handed the second and in the middle of
+    uploading the third.
     """
     campaign = world.a.campaign
     integrations = [world.a.integration, factories.integration(campaign), factories.integration(campaign)]
     factories.leads(campaign, 60)  # a file of several KB: the upload is cut mid-way
     ids = [o.batch_id for o in sending.batch_now([i.id for i in integrations], world.a.users["manager"])]
-    env = worker_env(session_dir, database_url, redis_url, SEND_JOB_TIMEOUT="2")
+    short_lease = {"SEND_LEASE_SECONDS": "2", "SEND_HEARTBEAT_SECONDS": "0.5"}
+    env = worker_env(session_dir, database_url, redis_url, HOOK_DIR=str(tmp_path), **short_lease)
 
-    stages = ["after_claim", "after_store", "during_upload"]
-    for stage in stages:  # each killed worker takes the next queued job
-        killed = run_worker({**env, "BM_TEST_CRASH_AT": stage})
+    for stage, batch_id in zip(("build", "deliver", "upload"), ids, strict=True):
+        killed = run_hooked_worker({**env, f"HOOK_{stage.upper()}": f"{batch_id}:crash"})
         assert killed.returncode == -9, killed.stderr[-2000:]
+        assert (tmp_path / f"{stage}-{batch_id}").exists()
 
     db.session.expire_all()
     found = [db.session.get(SentBatch, batch_id) for batch_id in ids]
     assert [b.status for b in found] == ["claimed", "stored", "stored"]
-    assert [b.attempts for b in found] == [0, 0, 1]
+    assert [b.attempts for b in found] == [0, 1, 1]
     for integ, batch in zip(integrations, found, strict=True):
         assert delivered_files(integ.delivery["directory"]) == []
         assert len(attached_lead_ids(batch.id)) == 60
 
-    # A dead job's lock expires with the job timeout; only then may another job take the batch.
-    redis = app.extensions["redis"]
-    deadline = time.monotonic() + 10
-    while any(redis.exists(f"bm:batch-lock:{i}") for i in ids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-    assert sorted(ticks.reconcile_stuck(_later(app))) == sorted(ids)
+    # A dead job's lease expires unrenewed; only then may another job take the batch.
+    early = ticks.reconcile_stuck()
+    assert ids[2] not in early  # killed a moment ago: its lease is still live
+    time.sleep(2.2)
+    assert sorted(early + ticks.reconcile_stuck()) == sorted(ids)
     fresh = run_worker(env)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
 

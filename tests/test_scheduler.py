@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 from rq import Queue
 
 from app.extensions import db
@@ -14,7 +15,7 @@ from app.models import BatchCsvIntegration
 from app.services import scheduling, ticks
 from app.services.queueing import SEND_QUEUE
 from tests import factories
-from tests.engine_support import batches, drain
+from tests.engine_support import batches, counter, drain
 
 
 def _utc(*args) -> datetime:
@@ -119,6 +120,44 @@ def test_the_database_guard_holds_when_redis_forgets_the_job(world, app):
     assert len(ticks.enqueue_due_sends(now)) == 1
     app.extensions["redis"].flushdb()  # the unique job id is gone...
     assert ticks.enqueue_due_sends(now) == []  # ...but next_run_at already moved on
+
+
+def test_two_ticks_racing_with_redis_emptied_between_them_send_once(world, app):
+    """Both ticks read the due slot; the first sends it, Redis restarts empty (the job id guard
+    is gone), then the second tries: it loses the conditional UPDATE and enqueues nothing."""
+    integ = world.a.integration
+    factories.leads(world.a.campaign, 5)
+    now = _utc(2026, 6, 1, 6, 0)
+    integ.next_run_at = now
+    db.session.commit()
+    first_read, second_read = ticks.due_slots(now), ticks.due_slots(now)
+    key = scheduling.slot_key(now, integ.timezone)
+
+    assert [ticks.take_slot(row, now) for row in first_read] == [f"{integ.id}:{key}"]
+    drain()
+    app.extensions["redis"].flushdb()
+    factories.leads(world.a.campaign, 3, prefix="late")  # arrived after the slot's file went out
+    assert [ticks.take_slot(row, now) for row in second_read] == [None]
+    assert Queue(SEND_QUEUE, connection=app.extensions["redis"]).count == 0
+    drain()
+    (batch,) = batches(integ.id)  # one file for the slot; the late leads wait for the next one
+    assert batch.lead_count == 5 and counter(integ.id) == 3
+
+
+def test_a_slot_whose_send_cannot_be_queued_is_given_back_to_the_next_tick(world, app):
+    integ = world.a.integration
+    now = _utc(2026, 6, 1, 6, 0)
+    integ.next_run_at = now
+    db.session.commit()
+    reachable = app.extensions["redis"]
+    app.extensions["redis"] = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nobody there
+    try:
+        assert ticks.enqueue_due_sends(now) == []
+    finally:
+        app.extensions["redis"] = reachable
+    db.session.expire_all()
+    assert db.session.get(BatchCsvIntegration, integ.id).next_run_at == now  # not advanced past an unsent slot
+    assert len(ticks.enqueue_due_sends(now)) == 1  # Redis is back: the next tick sends it
 
 
 def test_a_stale_tick_finding_the_job_already_queued_does_not_queue_it_again(world, app):

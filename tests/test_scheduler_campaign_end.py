@@ -53,10 +53,12 @@ def test_the_final_batch_goes_out_even_while_a_batch_now_is_in_flight(world):
 def test_the_cron_scheduler_enqueues_the_tick_and_a_worker_runs_it(world, app):
     redis = app.extensions["redis"]
     scheduler = build_cron_scheduler(redis)
-    (cron_job,) = scheduler.get_jobs()
-    cron_job.next_enqueue_time = datetime.now(UTC) - timedelta(seconds=1)  # due now
-    assert len(scheduler.enqueue_jobs()) == 1
-    assert Queue(TICK_QUEUE, connection=redis).count == 1
+    tick_job, reconcile_job, sweep_job = scheduler.get_jobs()
+    assert (tick_job.cron, reconcile_job.interval, sweep_job.cron) == ("* * * * *", 15, "17 * * * *")
+    tick_job.next_enqueue_time = datetime.now(UTC) - timedelta(seconds=1)  # due now
+    # The tick, and the reconciler (an interval job runs at once when the scheduler starts).
+    assert len(scheduler.enqueue_jobs()) == 2
+    assert Queue(TICK_QUEUE, connection=redis).count == 2
 
     factories.leads(world.a.campaign, 4)
     _end_campaign(world, date.today() - timedelta(days=1))

@@ -41,7 +41,10 @@ def cron() -> None:
     from app.redis_conn import get_redis
     from jobs.tick import build_cron_scheduler
 
-    build_cron_scheduler(get_redis(), current_app.config.get("LOG_LEVEL", "INFO")).start()
+    config = current_app.config
+    build_cron_scheduler(
+        get_redis(), config.get("LOG_LEVEL", "INFO"), reconcile_every=int(config["RECONCILE_INTERVAL_SECONDS"])
+    ).start()
 
 
 @ops_group.command("tick")
@@ -56,7 +59,7 @@ def tick_now() -> None:
 @ops_group.command("reconcile")
 @with_appcontext
 def reconcile_now() -> None:
-    """Re-enqueue batches stuck in claimed/stored."""
+    """Re-enqueue in-flight batches no live job works on (expired lease, or a lost job)."""
     from app.services.ticks import reconcile_stuck
 
     ids = reconcile_stuck()

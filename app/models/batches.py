@@ -95,6 +95,9 @@ class SentBatch(db.Model):
 
     status: Mapped[str] = mapped_column(String(12), default=BatchStatus.CLAIMED.value)
     attempts: Mapped[int] = mapped_column(default=0)
+    # The job working on the batch (app.services.lease): who, and until when unless renewed.
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     # When RQ runs the next automatic retry of a transient failure (the Jobs view shows it);
     # NULL when none is scheduled.

@@ -8,31 +8,29 @@ Every stage is idempotent and restartable (invariant 4): the database row says w
 batch is, each transition is a conditional UPDATE from the expected status, the file
 is stored under a key made from ids (re-building writes the same key atomically), and
 transports upload to a temporary name then rename (re-delivery replaces, never
-duplicates). A Redis lock keeps two jobs of one batch from running at once; it expires
-with the job timeout, so a SIGKILLed worker never blocks the batch for longer.
+duplicates). The batch's lease (app.services.lease) keeps two jobs of one batch from
+running at once; a killed job's lease expires about a minute after its last heartbeat,
+and the reconciler then hands the batch to a new job.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import BinaryIO
 
 from flask import current_app
-from redis.exceptions import LockError
 from rq.timeouts import JobTimeoutException
 
 from app.errors import DeliveryError, DomainError
 from app.extensions import db
 from app.models import BatchCsvIntegration, BatchStatus, SentBatch
 from app.models.types import utcnow
-from app.redis_conn import get_redis
+from app.services import lease as leases
 from app.services.credentials import secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name
 from app.services.lead_records import iter_batch_records
+from app.services.lease import Lease, LeaseLost
 from app.services.storage import build_and_store, get_store
 from app.services.transports import DeliverySource, get_transport
 
@@ -45,22 +43,6 @@ class RetryLater(Exception):
     """A transient failure with RQ retries left: the job raises it so RQ retries with backoff."""
 
 
-@contextmanager
-def batch_lock(batch_id: int):
-    """Yield True if this process now owns the batch, False if another job is on it."""
-    ttl = int(current_app.config["SEND_JOB_TIMEOUT"])
-    lock = get_redis().lock(f"bm:batch-lock:{batch_id}", timeout=ttl, blocking=False)
-    acquired = lock.acquire()
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            try:
-                lock.release()
-            except LockError:  # expired: the job outlived its own timeout
-                log.warning("lock of batch %s expired before release", batch_id)
-
-
 def process_batch(batch_id: int, *, final_attempt: bool = True, retry_in: int | None = None) -> str:
     """Take a batch as far as it goes; returns its status ("busy" if another job holds it).
 
@@ -68,32 +50,45 @@ def process_batch(batch_id: int, *, final_attempt: bool = True, retry_in: int | 
     retries the job with backoff, `retry_in` seconds later, which the row records for the
     Jobs view); on the final attempt the batch is marked failed.
     """
-    with batch_lock(batch_id) as owned:
-        if not owned:
-            log.info("batch %s is being processed by another job", batch_id)
-            return "busy"
+    lease = leases.acquire(batch_id)
+    if lease is None:
         batch = db.session.get(SentBatch, batch_id)
         if batch is None:
             log.warning("batch %s does not exist", batch_id)
             return "missing"
+        if batch.in_flight:
+            log.info("batch %s is being processed by another job", batch_id)
+            return "busy"
+        return batch.status
+    lease.start()
+    try:
+        batch = db.session.get(SentBatch, batch_id)
         try:
             if batch.status == BatchStatus.CLAIMED.value:
-                _build_and_store(batch)
+                _build_and_store(batch, lease)
             if batch.status == BatchStatus.STORED.value:
-                _deliver(batch)
-        except RetryLater:
+                _deliver(batch, lease)
+        except (RetryLater, LeaseLost):
             raise
         except Exception as exc:
             db.session.rollback()
             transient = not isinstance(exc, DomainError) or (isinstance(exc, DeliveryError) and exc.transient)
             message = _message(exc)
             if transient and not final_attempt:
-                _note_error(batch_id, message, retry_in)
+                _note_error(lease, message, retry_in)
                 raise RetryLater(message) from exc
-            _fail(batch_id, message)
+            _fail(lease, message)
             log.warning("batch %s failed: %s", batch_id, message)
         db.session.refresh(batch)
         return batch.status
+    except LeaseLost as exc:
+        # Another job has (or may now take) the batch: leave its state to that job.
+        db.session.rollback()
+        log.warning("batch %s: %s; leaving it to the next job", batch_id, exc)
+        return "lost"
+    finally:
+        db.session.rollback()
+        lease.release()
 
 
 def _message(exc: Exception) -> str:
@@ -110,50 +105,43 @@ def _message(exc: Exception) -> str:
     return text[:MAX_ERROR]
 
 
-def _transition(batch_id: int, expected: str, **values) -> bool:
+def _mine(lease: Lease):
+    """The WHERE clause of a write only the lease holder may make."""
+    table = SentBatch.__table__
+    return (table.c.id == lease.batch_id) & (table.c.lease_owner == lease.token)
+
+
+def _transition(lease: Lease, expected: str, **values) -> bool:
     """Move a batch from `expected` to new values; False if someone else moved it first."""
     table = SentBatch.__table__
     changed = db.session.execute(
-        table.update().where(table.c.id == batch_id, table.c.status == expected).values(updated_at=utcnow(), **values)
+        table.update().where(_mine(lease), table.c.status == expected).values(updated_at=utcnow(), **values)
     ).rowcount
     db.session.commit()
     return bool(changed)
 
 
-def _note_error(batch_id: int, message: str, retry_in: int | None) -> None:
+def _note_error(lease: Lease, message: str, retry_in: int | None) -> None:
     table = SentBatch.__table__
     now = utcnow()
     next_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
     db.session.execute(
-        table.update().where(table.c.id == batch_id).values(last_error=message, next_attempt_at=next_at, updated_at=now)
+        table.update().where(_mine(lease)).values(last_error=message, next_attempt_at=next_at, updated_at=now)
     )
     db.session.commit()
 
 
-def _fail(batch_id: int, message: str) -> None:
+def _fail(lease: Lease, message: str) -> None:
     table = SentBatch.__table__
     db.session.execute(
         table.update()
-        .where(table.c.id == batch_id, table.c.status.in_((BatchStatus.CLAIMED.value, BatchStatus.STORED.value)))
+        .where(_mine(lease), table.c.status.in_((BatchStatus.CLAIMED.value, BatchStatus.STORED.value)))
         .values(status=BatchStatus.FAILED.value, last_error=message, next_attempt_at=None, updated_at=utcnow())
     )
     db.session.commit()
 
 
-def _crash_point(stage: str) -> None:
-    """Test hook: BM_TEST_CRASH_AT=<stage> SIGKILLs this work horse and its worker here.
-
-    Used by the crash tests (real `flask rq worker` subprocesses); ignored in production.
-    """
-    if os.environ.get("BM_TEST_CRASH_AT") == stage and current_app.config.get("ENV_NAME") != "production":
-        log.warning("test hook: killing the worker at %s", stage)
-        if os.environ.get("RQ_JOB_ID"):  # a forked work horse: take its worker down too
-            os.kill(os.getppid(), signal.SIGKILL)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _build_and_store(batch: SentBatch) -> None:
-    _crash_point("after_claim")
+def _build_and_store(batch: SentBatch, lease: Lease) -> None:
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
     settings = FileSettings.from_snapshot(batch.file_settings)
     # Named from the claim time, so a rebuild after a crash gives the same name and bytes.
@@ -169,13 +157,19 @@ def _build_and_store(batch: SentBatch) -> None:
     )
     store = get_store()
     key = store.key_for(batch.enterprise_id, batch.id, file_name)
+    store.discard_temp_files(key)  # left by a killed attempt; we hold the lease, so nobody writes there
     stored, rows = build_and_store(
-        iter_batch_records(batch.id), batch.field_mapping, settings, store, key, member_name=inner_file_name(file_name)
+        lease.guard(iter_batch_records(batch.id)),
+        batch.field_mapping,
+        settings,
+        store,
+        key,
+        member_name=inner_file_name(file_name),
     )
     if rows != batch.lead_count:
         raise DeliveryError(f"the file has {rows} rows but the batch holds {batch.lead_count} leads", transient=False)
     _transition(
-        batch.id,
+        lease,
         BatchStatus.CLAIMED.value,
         status=BatchStatus.STORED.value,
         file_name=file_name,
@@ -186,33 +180,9 @@ def _build_and_store(batch: SentBatch) -> None:
         stored_at=utcnow(),
     )
     db.session.refresh(batch)
-    _crash_point("after_store")
 
 
-class _CrashingReader:
-    """Test hook for a crash in the middle of an upload: dies after the first chunk is read."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._reads = 0
-
-    def read(self, size: int = -1) -> bytes:
-        self._reads += 1
-        if self._reads > 1:
-            _crash_point("during_upload")
-        return self._raw.read(min(size, 1024) if size and size > 0 else 1024)
-
-    def __getattr__(self, name):
-        return getattr(self._raw, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._raw.close()
-
-
-def _deliver(batch: SentBatch) -> None:
+def _deliver(batch: SentBatch, lease: Lease) -> None:
     store = get_store()
     if not batch.storage_key or not store.exists(batch.storage_key):
         raise DeliveryError(f"the stored file of batch {batch.id} is missing", transient=False)
@@ -226,8 +196,7 @@ def _deliver(batch: SentBatch) -> None:
     key = batch.storage_key
 
     def opener() -> BinaryIO:
-        raw = store.open(key)
-        return _CrashingReader(raw) if os.environ.get("BM_TEST_CRASH_AT") == "during_upload" else raw
+        return lease.guard_stream(store.open(key))  # type: ignore[return-value]
 
     source = DeliverySource(
         file_name=batch.file_name,
@@ -248,7 +217,7 @@ def _deliver(batch: SentBatch) -> None:
     table = SentBatch.__table__
     db.session.execute(
         table.update()
-        .where(table.c.id == batch.id)
+        .where(_mine(lease))
         .values(attempts=table.c.attempts + 1, delivery_method=integration.delivery_method, updated_at=utcnow())
     )
     db.session.commit()
@@ -264,7 +233,7 @@ def _deliver(batch: SentBatch) -> None:
         )
     now = utcnow()
     if _transition(
-        batch.id,
+        lease,
         BatchStatus.STORED.value,
         status=BatchStatus.DELIVERED.value,
         sent_at=now,

@@ -154,6 +154,20 @@ class FileStore:
         if not self.fs.exists(self.root.split("/", 1)[0]):
             raise FileNotFoundError("the file store bucket does not exist")
 
+    def discard_temp_files(self, key: str) -> int:
+        """Remove the temp files of `key` left by a writer that died; only for the key's sole writer."""
+        final = self.path(key)
+        removed = 0
+        try:
+            siblings = self.fs.ls(self.fs._parent(final), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        for path in siblings:
+            if path.startswith(f"{final}.tmp-") and _TEMP.search(path):
+                self._discard(path)
+                removed += 1
+        return removed
+
     def open(self, key: str) -> BinaryIO:
         """The stored file for reading (seekable for local files)."""
         return self.fs.open(self.path(key), "rb")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import secrets
 import shutil
@@ -65,7 +66,13 @@ class LocalTransport(Transport):
         plain_file_name(source.file_name)
         target_dir = self._prepare(settings["directory"])
         final = target_dir / source.file_name
-        partial = target_dir / (temp_name(source.file_name, source.batch_id) + secrets.token_hex(3))
+        stale = temp_name(source.file_name, source.batch_id)
+        partial = target_dir / (stale + secrets.token_hex(3))
+        # An earlier attempt of this batch killed mid-write left its partial file; the
+        # batch's lease means no other attempt is writing one now.
+        for leftover in target_dir.glob(glob.escape(stale) + "*"):
+            with suppress(OSError):
+                leftover.unlink()
         try:
             # O_EXCL | O_NOFOLLOW: never write through a planted file or link.
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

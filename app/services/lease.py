@@ -1,0 +1,166 @@
+"""The lease of a batch: the one job allowed to work on it, kept alive by a heartbeat.
+
+A job takes the lease with a conditional UPDATE (free, or expired) before touching a
+batch, and a heartbeat thread pushes `lease_until` SEND_LEASE_SECONDS ahead every
+SEND_HEARTBEAT_SECONDS while the job runs, however long the send takes. A killed work
+horse stops renewing: once its lease has expired the reconciler hands the batch to a
+new job, within about a minute instead of after the job timeout.
+
+Never two jobs on one batch: the holder stops by itself (LeaseLost, raised from the
+build and from the upload stream) once it has gone a lease's length minus one heartbeat
+without a renewal (database away), which is before anyone may take the lease over, and
+its state changes are conditional on still owning it. This holds while the clocks of
+the hosts agree to within a heartbeat (NTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import BinaryIO, TypeVar
+
+from flask import current_app
+from sqlalchemy import or_
+
+from app.extensions import db
+from app.models import IN_FLIGHT, SentBatch
+from app.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class LeaseLost(Exception):
+    """This job may no longer work on the batch: its lease lapsed or was taken over."""
+
+
+class Lease:
+    """A held lease; `renewing()` runs the heartbeat, `check()` raises once it is no longer safe to work."""
+
+    def __init__(self, batch_id: int, token: str, ttl: float, interval: float, taken_at: float) -> None:
+        self.batch_id = batch_id
+        self.token = token
+        self.ttl = ttl
+        self.interval = interval
+        # Local deadline, on the monotonic clock, from the start of the last renewal
+        # that succeeded: one heartbeat short of lease_until, for clock skew.
+        self._safe_until = taken_at + ttl - interval
+        self._taken_over = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self._taken_over and time.monotonic() < self._safe_until
+
+    def check(self) -> None:
+        if self._taken_over:
+            raise LeaseLost(f"batch {self.batch_id} was taken over by another job")
+        if time.monotonic() >= self._safe_until:
+            raise LeaseLost(
+                f"the lease of batch {self.batch_id} could not be renewed for {self.ttl - self.interval:.0f} s"
+            )
+
+    def renew(self) -> bool:
+        """Push lease_until forward; False if the lease is no longer ours (or the database is away)."""
+        started = time.monotonic()
+        table = SentBatch.__table__
+        try:
+            with db.engine.begin() as conn:
+                owned = conn.execute(
+                    table.update()
+                    .where(table.c.id == self.batch_id, table.c.lease_owner == self.token)
+                    .values(lease_until=utcnow() + timedelta(seconds=self.ttl))
+                ).rowcount
+        except Exception as exc:  # the database is away: keep trying until the local deadline
+            log.warning("could not renew the lease of batch %s: %s", self.batch_id, exc)
+            return False
+        if owned:
+            self._safe_until = started + self.ttl - self.interval
+        else:
+            self._taken_over = True
+        return bool(owned)
+
+    def _beat(self, app) -> None:
+        with app.app_context():
+            while not self._stop.wait(self.interval):
+                if not self.renew() and self._taken_over:
+                    log.warning("batch %s was taken over; this job stops", self.batch_id)
+                    return
+
+    def start(self) -> None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._beat, args=(app,), name=f"lease-{self.batch_id}", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        """Stop the heartbeat and free the batch (only if it is still ours)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        table = SentBatch.__table__
+        db.session.execute(
+            table.update()
+            .where(table.c.id == self.batch_id, table.c.lease_owner == self.token)
+            .values(lease_owner=None, lease_until=None)
+        )
+        db.session.commit()
+
+    def guard(self, items: Iterable[T]) -> Iterator[T]:
+        """Yield `items`, stopping with LeaseLost as soon as the lease is no longer safe."""
+        for item in items:
+            if not self.valid:
+                self.check()
+            yield item
+
+    def guard_stream(self, raw: BinaryIO) -> GuardedReader:
+        return GuardedReader(raw, self)
+
+
+class GuardedReader:
+    """A file being uploaded that stops the upload (LeaseLost) once the lease is no longer safe."""
+
+    def __init__(self, raw: BinaryIO, lease: Lease) -> None:
+        self._raw = raw
+        self._lease = lease
+
+    def read(self, size: int = -1) -> bytes:
+        self._lease.check()
+        return self._raw.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+    def __enter__(self) -> GuardedReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._raw.close()
+
+
+def acquire(batch_id: int) -> Lease | None:
+    """Take the batch for this job if it is in flight and nobody holds a live lease on it."""
+    ttl = float(current_app.config["SEND_LEASE_SECONDS"])
+    interval = float(current_app.config["SEND_HEARTBEAT_SECONDS"])
+    token = uuid.uuid4().hex
+    started = time.monotonic()
+    now = utcnow()
+    table = SentBatch.__table__
+    won = db.session.execute(
+        table.update()
+        .where(
+            table.c.id == batch_id,
+            table.c.status.in_(IN_FLIGHT),
+            or_(table.c.lease_until.is_(None), table.c.lease_until < now),
+        )
+        .values(lease_owner=token, lease_until=now + timedelta(seconds=ttl))
+    ).rowcount
+    db.session.commit()
+    if not won:
+        return None
+    return Lease(batch_id, token, ttl, interval, started)
