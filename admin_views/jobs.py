@@ -80,6 +80,7 @@ class JobsView(TenantModelView):
     """Every role sees its enterprise's sends; managers and admins Retry and Requeue failed ones."""
 
     table_name = "jobs"
+    list_template = "admin/bm/jobs_list.html"
     column_list = list(LABELS)
     default_columns = ["id", "label", "status", "attempts", "next_attempt_at", "last_error", "updated_at"]
     column_labels = LABELS
