@@ -70,8 +70,6 @@ def is_outage(exc: DBAPIError) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("UNAVAILABLE_RETRY_AFTER", 5)
-
     @app.teardown_appcontext
     def release_dead_connection(exc: BaseException | None) -> None:
         # Runs before Flask-SQLAlchemy's teardown (registered earlier), which closes the session
