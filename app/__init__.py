@@ -40,6 +40,14 @@ def load_config(app: Flask, overrides: dict | None) -> None:
             "SECRET_KEY and CREDENTIAL_KEYS must be set; in development `flask --app wsgi dev bootstrap` "
             "(or any `flask --app wsgi` command, or `make run`) writes them into instance/dev-secrets.json"
         )
+    from app.services import egress
+
+    try:
+        # A mistyped allowlist fails at start-up, not at the first delivery.
+        with app.app_context():
+            egress.allowed_networks()
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def register_json(app: Flask) -> None:

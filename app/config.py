@@ -70,6 +70,9 @@ class Config:
 
         self.SEND_JOB_TIMEOUT = int(env.get("SEND_JOB_TIMEOUT", 1800))
         self.DELIVERY_TIMEOUT = int(env.get("DELIVERY_TIMEOUT", 60))
+        # Comma-separated CIDRs deliveries may reach beyond public addresses (app/services/egress.py).
+        # Empty: nothing private, loopback included. `make run` admits loopback for its local servers.
+        self.DELIVERY_ALLOWED_NETWORKS = env.get("DELIVERY_ALLOWED_NETWORKS", "")
         # Extra CA bundle (PEM) trusted for FTPS/SMTPS/STARTTLS deliveries, e.g. a private CA.
         self.DELIVERY_CA_FILE = env.get("DELIVERY_CA_FILE") or None
         # Seconds an e-mailed download link (for files above EMAIL_ATTACHMENT_LIMIT) stays valid.

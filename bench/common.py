@@ -51,6 +51,7 @@ def app_config(database_url: str, **extra) -> dict:
         "REDIS_URL": REDIS_URL,
         "STORAGE_URL": f"file://{RESULTS / 'files'}",
         "LOCAL_DELIVERY_ROOT": str(RESULTS / "outbox"),
+        "DELIVERY_ALLOWED_NETWORKS": "127.0.0.0/8",  # the loopback SFTP server of the batch-now bench
         "RATELIMIT_ENABLED": False,
         "LOG_LEVEL": "WARNING",
         **extra,

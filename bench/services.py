@@ -51,6 +51,7 @@ def process_env(database_url: str, **extra: str) -> dict[str, str]:
             "REDIS_URL": cfg["REDIS_URL"],
             "STORAGE_URL": cfg["STORAGE_URL"],
             "LOCAL_DELIVERY_ROOT": cfg["LOCAL_DELIVERY_ROOT"],
+            "DELIVERY_ALLOWED_NETWORKS": cfg["DELIVERY_ALLOWED_NETWORKS"],
             "SECRET_KEY": cfg["SECRET_KEY"],
             "CREDENTIAL_KEYS": cfg["CREDENTIAL_KEYS"],
             "RATELIMIT_ENABLED": "false",

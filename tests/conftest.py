@@ -22,6 +22,8 @@ pytest_plugins = ["tests.servers.fixtures"]
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 CREDENTIAL_KEY = Fernet.generate_key().decode()
+# The loopback test servers, admitted explicitly as an operator would (egress policy).
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -80,6 +82,7 @@ def make_config(session_dir: Path, database_url: str, redis_url: str, **extra) -
         "REDIS_URL": redis_url,
         "STORAGE_URL": f"file://{session_dir / 'files'}",
         "LOCAL_DELIVERY_ROOT": str(session_dir / "outbox"),
+        "DELIVERY_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": None,
         **extra,

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models import BatchCsvIntegration, Campaign, Credential
 from app.models.integrations import DELIVERY_METHODS
-from app.services import scheduling
+from app.services import egress, scheduling
 
 MAX_LABEL = 200
 MAX_TEMPLATE = 300
@@ -229,6 +229,12 @@ def validate_delivery(enterprise_id, delivery, values, errors) -> None:
         values["delivery_method"] = method
     except ValidationError as exc:
         _absorb(exc, "delivery", errors)
+    else:
+        # Egress policy, first pass: refuse private destinations when saved (again when connecting).
+        for name, host, port in transport.destinations(values["delivery"]):
+            problem = egress.check_on_save(host, port)
+            if problem:
+                errors.setdefault(f"delivery.{name}", []).append(problem)
 
     credential_id = delivery.get("credentialId")
     kinds = tuple(getattr(transport, "credential_kinds", ()) or ())

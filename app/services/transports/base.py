@@ -105,6 +105,10 @@ class Transport(ABC):
     def validate_settings(self, settings: dict) -> dict:
         """Normalised settings; ValidationError with details keyed `delivery.<field>`."""
 
+    def destinations(self, settings: dict) -> list[tuple[str, str, int]]:
+        """(setting name, host, port) of each network destination the settings name (egress checks)."""
+        return []
+
     @abstractmethod
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         """Deliver the file (idempotently: a re-delivery replaces, never duplicates)."""

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from app.errors import DeliveryError
+from app.services import egress
 from app.services.format_specs import spec_problem
 from app.services.transports.base import (
     DeliveryReceipt,
@@ -256,13 +257,35 @@ class EmailTransport(Transport):
             server = parse_smtp_url(current_app.config.get("SMTP_URL", ""))
             with _smtp(server) as smtp:
                 try:
-                    smtp.noop()
+                    code, _text = smtp.noop()
                 except smtplib.SMTPException as exc:
                     raise _smtp_error(exc, server) from None
+                if code != 250:
+                    raise _smtp_error(smtplib.SMTPResponseException(code, b""), server)
             login = f" as {server.username}" if server.username else ""
             return f"Connected to mail server {server.where}{login}; files will go to {len(clean['recipients'])} recipient(s)."
 
         return self.run_test(attempt, settings, secret)
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """Connects to the address the egress policy checked, not to the name again.
+
+    smtplib keeps the configured name (`_host`) and verifies TLS (SMTPS and STARTTLS)
+    against it; only the socket's target changes, in `_get_socket`, the hook smtplib's own
+    SMTP_SSL overrides (Python 3.11-3.13).
+    """
+
+    def __init__(self, destination: egress.Destination, **kwargs) -> None:
+        self._destination = destination
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        return super()._get_socket(self._destination.address, self._destination.port, timeout)
+
+
+class _PinnedSMTPSSL(_PinnedSMTP, smtplib.SMTP_SSL):
+    pass
 
 
 @contextmanager
@@ -270,12 +293,17 @@ def _smtp(server: SmtpServer) -> Iterator[smtplib.SMTP]:
     """Connect, secure and log in; every failure becomes a DeliveryError."""
     timeout = delivery_timeout()
     client: smtplib.SMTP | None = None
+    destination = egress.resolve(server.host, server.port, what="SMTP")
     try:
+        # Given the name, smtplib connects at once (through _get_socket) and keeps the name for TLS.
         if server.security == "ssl":
-            client = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=tls_context())
+            client = _PinnedSMTPSSL(
+                destination, host=server.host, port=server.port, timeout=timeout, context=tls_context()
+            )
         else:
-            client = smtplib.SMTP(server.host, server.port, timeout=timeout)
-        client.ehlo()
+            client = _PinnedSMTP(destination, host=server.host, port=server.port, timeout=timeout)
+        # Raises on a server that does not answer EHLO/HELO as a mail server does.
+        client.ehlo_or_helo_if_needed()
         if server.security == "starttls":
             client.starttls(context=tls_context())
             client.ehlo()
@@ -303,8 +331,10 @@ def _smtp_error(exc: smtplib.SMTPException, server: SmtpServer) -> DeliveryError
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return DeliveryError(f"SMTP authentication failed for user {server.username!r} on {where}", transient=False)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryError(f"mail server {where} does not support what SMTP_URL asks for: {exc}", transient=False)
-    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return DeliveryError(f"mail server {where} does not support what SMTP_URL asks for", transient=False)
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return DeliveryError(f"mail server {where} gave an unexpected greeting (is it a mail server?)", transient=True)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
         return DeliveryError(f"mail server {where} closed the connection", transient=True)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
@@ -312,11 +342,11 @@ def _smtp_error(exc: smtplib.SMTPException, server: SmtpServer) -> DeliveryError
         return DeliveryError(
             f"mail server {where} refused the recipients: {', '.join(sorted(exc.recipients))}", transient=transient
         )
+    # The reply code says enough; the server's text (its banner, say) is never passed on.
     code = getattr(exc, "smtp_code", None)
-    if isinstance(code, int):
-        detail = getattr(exc, "smtp_error", b"")
-        text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
-        return DeliveryError(f"mail server {where} answered {code}: {text[:200]}", transient=400 <= code < 500)
+    if isinstance(code, int) and 400 <= code < 600:
+        kind = "temporarily refused" if code < 500 else "refused"
+        return DeliveryError(f"mail server {where} {kind} the request (reply {code})", transient=code < 500)
     if isinstance(exc, ssl.SSLError):  # pragma: no cover - smtplib wraps these as OSError
         return network_error(exc, where, what="SMTP")
-    return DeliveryError(f"mail server {where} failed: {exc}", transient=True)
+    return DeliveryError(f"mail server {where} gave an unexpected reply", transient=True)

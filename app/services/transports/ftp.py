@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from app.errors import DeliveryError
+from app.services import egress
 from app.services.transports.base import (
     COPY_CHUNK,
     DeliveryReceipt,
@@ -48,6 +49,9 @@ class FtpTransport(Transport):
     def check_secret(self, secret: Secret | None) -> None:
         if secret is not None:
             super().check_secret(secret)
+
+    def destinations(self, settings: dict) -> list[tuple[str, str, int]]:
+        return [("host", settings["host"], settings["port"])]
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
@@ -95,8 +99,13 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[tuple[ftplib.FTP
         ftp: ftplib.FTP = ftplib.FTP_TLS(context=tls_context(), timeout=timeout)  # noqa: S321
     else:
         ftp = ftplib.FTP(timeout=timeout)  # noqa: S321
+    # Egress policy, second pass: connect to the address just checked. ftplib then uses
+    # `host` for the TLS name (AUTH TLS and every data channel), so the certificate is still
+    # verified against the configured name; passive data connections go to the peer address.
+    destination = egress.resolve(settings["host"], settings["port"], what="FTP")
     try:
-        ftp.connect(settings["host"], settings["port"], timeout=timeout)
+        ftp.connect(destination.address, destination.port, timeout=timeout)
+        ftp.host = destination.host
         password = secret.value if secret is not None else ""
         ftp.login(settings["username"], password)
         if isinstance(ftp, ftplib.FTP_TLS):
@@ -150,11 +159,12 @@ def _ftp_error(exc: BaseException, where: str, settings: dict, *, connecting: bo
             return DeliveryError(f"authentication failed for user {settings['username']!r} on {where}", transient=False)
         if connecting and text.startswith(("500", "502", "504", "534")) and settings["tls"]:
             return DeliveryError(f"FTP server {where} does not support TLS (AUTH TLS refused)", transient=False)
-        return DeliveryError(
-            f"FTP server {where} refused the upload to {settings['remoteDir']}: {text[:200]}", transient=False
-        )
+        if connecting:
+            return DeliveryError(f"FTP server {where} refused the session", transient=False)
+        return DeliveryError(f"FTP server {where} refused the upload to {settings['remoteDir']}", transient=False)
+    # The server's own words are never passed on: they could be any service's banner.
     if isinstance(exc, ftplib.error_temp):
-        return DeliveryError(f"FTP server {where} is temporarily unavailable: {str(exc)[:200]}", transient=True)
+        return DeliveryError(f"FTP server {where} is temporarily unavailable", transient=True)
     if isinstance(exc, ftplib.Error):
-        return DeliveryError(f"FTP server {where} answered unexpectedly: {str(exc)[:200]}", transient=True)
+        return DeliveryError(f"FTP server {where} gave an unexpected reply (is it an FTP server?)", transient=True)
     return network_error(exc, where, what="FTP")

@@ -12,6 +12,7 @@ import shutil
 from urllib.parse import urlsplit
 
 from app.errors import DeliveryError
+from app.services import egress
 from app.services.transports.base import (
     DeliveryReceipt,
     DeliverySource,
@@ -51,6 +52,10 @@ class S3Transport(Transport):
             errors.add("region", "not a region name, e.g. eu-west-1")
         errors.raise_if_any()
         return {"bucket": bucket, "prefix": prefix, "endpointUrl": endpoint, "region": region}
+
+    def destinations(self, settings: dict) -> list[tuple[str, str, int]]:
+        # Without an endpoint the client talks to AWS's own names, checked when connecting.
+        return [("endpointUrl", *_endpoint_host(settings["endpointUrl"]))] if settings["endpointUrl"] else []
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
@@ -104,9 +109,21 @@ def _where(settings: dict) -> str:
     return f"{location} at {settings['endpointUrl']}" if settings["endpointUrl"] else location
 
 
+def _endpoint_host(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _filesystem(settings: dict, secret: Secret | None):
     import s3fs
 
+    from app.services.transports.s3_egress import CheckingResolver
+
+    if settings["endpointUrl"]:
+        # Egress policy, second pass: a clear refusal before any client exists. An IP
+        # literal is settled here; a name is checked again by the resolver below, which
+        # hands the HTTP client only the addresses it checked.
+        egress.resolve(*_endpoint_host(settings["endpointUrl"]), what="S3")
     keys = secret.value if secret is not None else {}
     timeout = delivery_timeout()
     fs = s3fs.S3FileSystem(
@@ -120,6 +137,7 @@ def _filesystem(settings: dict, secret: Secret | None):
             "connect_timeout": timeout,
             "read_timeout": timeout,
             "retries": {"max_attempts": 1, "mode": "standard"},
+            "connector_args": {"resolver": CheckingResolver(egress.allowed_networks())},
         },
         # No process-wide cache: each tenant's keys get their own client, and none outlives the send.
         skip_instance_cache=True,
@@ -130,6 +148,9 @@ def _filesystem(settings: dict, secret: Secret | None):
 
 
 def _s3_error(exc: BaseException, settings: dict, where: str) -> DeliveryError:
+    refused = _egress_refusal(exc)
+    if refused is not None:
+        return refused
     if isinstance(exc, DeliveryError):
         return exc
     if isinstance(exc, PermissionError):
@@ -145,6 +166,24 @@ def _s3_error(exc: BaseException, settings: dict, where: str) -> DeliveryError:
         return DeliveryError(f"timed out talking to {where}", transient=True)
     if "connect" in text:
         return DeliveryError(f"cannot connect to {where}", transient=True)
-    if isinstance(exc, OSError):
+    if isinstance(exc, ConnectionError | TimeoutError):
         return network_error(exc, where, what="S3")
-    return DeliveryError(f"upload to {where} failed: {name}", transient=True)
+    # Anything else is the server's answer; s3fs puts the server's own message into the
+    # error's text, which is never passed on.
+    return DeliveryError(f"{where} gave an unexpected reply ({name})", transient=True)
+
+
+def _egress_refusal(exc: BaseException) -> DeliveryError | None:
+    """The resolver's refusal, however deep the HTTP and S3 clients wrapped it."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, egress.EgressRefused):
+            return current
+        stack.extend([current.__cause__, current.__context__, *getattr(current, "kwargs", {}).values()])
+        stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return None

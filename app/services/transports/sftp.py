@@ -6,6 +6,7 @@ import base64
 import binascii
 import errno
 import io
+import os
 import secrets
 import socket
 import stat
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from app.errors import DeliveryError
+from app.services import egress
 from app.services.transports.base import (
     DeliveryReceipt,
     DeliverySource,
@@ -119,6 +121,9 @@ class SftpTransport(Transport):
         errors.raise_if_any()
         return {"host": host, "port": port, "username": username, "remoteDir": remote_dir, "hostKey": host_key}
 
+    def destinations(self, settings: dict) -> list[tuple[str, str, int]]:
+        return [("host", settings["host"], settings["port"])]
+
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
         plain_file_name(source.file_name)
@@ -178,10 +183,19 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[paramiko.SFTPCli
             auth["pkey"] = load_private_key(value["privateKey"], value.get("passphrase"))
         except ValueError as exc:
             raise DeliveryError(f"SFTP private key unusable: {exc}", transient=False) from None
+    # Egress policy, second pass: the socket goes to the address just checked; paramiko gets
+    # the configured name only to look up the host key.
+    destination = egress.resolve(host, port, what="SFTP")
+    try:
+        sock = egress.connect(destination, timeout)
+    except OSError as exc:
+        client.close()
+        raise network_error(exc, where) from None
     try:
         client.connect(
             host,
             port=port,
+            sock=sock,
             username=username,
             timeout=timeout,
             banner_timeout=timeout,
@@ -195,6 +209,7 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[paramiko.SFTPCli
         sftp.get_channel().settimeout(timeout)
     except paramiko.BadHostKeyException as exc:
         client.close()
+        sock.close()
         raise DeliveryError(
             f"SFTP host key for {where} does not match the configured key "
             f"(server offered {exc.key.get_name()} {fingerprint(exc.key)})",
@@ -202,19 +217,22 @@ def _session(settings: dict, secret: Secret | None) -> Iterator[paramiko.SFTPCli
         ) from None
     except paramiko.AuthenticationException:
         client.close()
+        sock.close()
         raise DeliveryError(f"authentication failed for user {username!r} on {where}", transient=False) from None
     except paramiko.SSHException as exc:
         client.close()
+        sock.close()
         if "known_hosts" in str(exc) or "host key" in str(exc).lower():
             raise DeliveryError(
                 f"SFTP host key for {where} does not match the configured key", transient=False
             ) from None
-        raise DeliveryError(f"SSH handshake with {where} failed: {exc}", transient=True) from None
-    except paramiko.ssh_exception.NoValidConnectionsError:
-        client.close()
-        raise DeliveryError(f"connection refused by {where}", transient=True) from None
+        # paramiko's text can quote what the server sent (its banner): never pass it on.
+        raise DeliveryError(
+            f"SSH handshake with {where} failed (not an SSH server, or no algorithm in common)", transient=True
+        ) from None
     except (OSError, EOFError) as exc:
         client.close()
+        sock.close()
         raise network_error(exc, where, what="SFTP") from None
     try:
         yield sftp
@@ -262,5 +280,7 @@ def _transfer_error(exc: Exception, where: str, remote_dir: str) -> DeliveryErro
     if isinstance(exc, paramiko.SSHException | EOFError | ConnectionError):
         return DeliveryError(f"SFTP connection to {where} was lost during the upload", transient=True)
     if isinstance(exc, OSError):
-        return DeliveryError(f"SFTP upload to {where} failed: {exc}", transient=True)
+        # The server's status text is not passed on; the error number says what failed in our words.
+        reason = os.strerror(exc.errno) if exc.errno else "the server reported a failure"
+        return DeliveryError(f"SFTP upload to {where} failed ({reason})", transient=True)
     return DeliveryError(f"SFTP upload to {where} failed: {type(exc).__name__}", transient=True)
