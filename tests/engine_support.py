@@ -75,7 +75,7 @@ def csv_rows(data: bytes) -> list[list[str]]:
 
 def worker_env(session_dir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """Environment for a real `flask --app wsgi rq worker` subprocess using the test's DB, Redis and files."""
-    from tests.conftest import CREDENTIAL_KEY
+    from tests.conftest import CREDENTIAL_KEY, LOOPBACK_NETWORKS
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "BM_TEST_"))}
     env.update(
@@ -84,6 +84,7 @@ def worker_env(session_dir: Path, database_url: str, redis_url: str, **extra: st
             "REDIS_URL": redis_url,
             "STORAGE_URL": f"file://{session_dir / 'files'}",
             "LOCAL_DELIVERY_ROOT": str(session_dir / "outbox"),
+            "DELIVERY_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,
             "SECRET_KEY": "test-secret",
             "CREDENTIAL_KEYS": CREDENTIAL_KEY,
             "INSTANCE_PATH": str(session_dir / "worker-instance"),
