@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_admin import expose
+from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import and_, or_
+from sqlalchemy import select, union_all
 
 from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView
@@ -81,6 +82,10 @@ class JobsView(TenantModelView):
 
     table_name = "jobs"
     list_template = "admin/bm/jobs_list.html"
+    # Few rows by construction (open and recent files): a plain OFFSET over them is cheap,
+    # while SQLite plans the deferred join's ids query as a scan of every file of the
+    # enterprise (87 ms for page 5 at 200,000 files).
+    deferred_paging = False
     column_list = list(LABELS)
     default_columns = ["id", "label", "status", "attempts", "next_attempt_at", "last_error", "updated_at"]
     column_labels = LABELS
@@ -112,14 +117,17 @@ class JobsView(TenantModelView):
     def scope(self) -> list[Any]:
         """This enterprise's files in flight or failed, and those delivered in the last day."""
         since = datetime.now(UTC) - RECENT
-        # Both branches lead with status, so ix_sent_status_updated serves each of them.
-        return [
-            *super().scope(),
-            or_(
-                SentBatch.status.in_((*IN_FLIGHT, BatchStatus.FAILED.value)),
-                and_(SentBatch.status == BatchStatus.DELIVERED.value, SentBatch.updated_at >= since),
+        mine = SentBatch.enterprise_id == current_user.enterprise_id
+        # Two index range scans on ix_sent_enterprise_status_updated, not one OR: with
+        # an OR, SQLite and PostgreSQL read every file of the enterprise (277 / 68 ms p50
+        # of the page at 200,000 files, against 14 / 18 ms this way).
+        wanted = union_all(
+            select(SentBatch.id).where(mine, SentBatch.status.in_((*IN_FLIGHT, BatchStatus.FAILED.value))),
+            select(SentBatch.id).where(
+                mine, SentBatch.status == BatchStatus.DELIVERED.value, SentBatch.updated_at >= since
             ),
-        ]
+        )
+        return [*super().scope(), SentBatch.id.in_(wanted)]
 
     @expose("/retry/<int:batch_id>", methods=("POST",))
     def retry_view(self, batch_id: int):

@@ -63,6 +63,8 @@ class SentBatch(db.Model):
         Index("ix_sent_enterprise_sent_at", "enterprise_id", "sent_at"),
         Index("ix_sent_integration", "integration_id", "id"),
         Index("ix_sent_status_updated", "status", "updated_at"),
+        # The Jobs view: one enterprise's files in a few statuses, newest change first.
+        Index("ix_sent_enterprise_status_updated", "enterprise_id", "status", "updated_at"),
         Index("ix_sent_advertiser", "enterprise_id", "advertiser_id"),
         Index("ix_sent_campaign", "enterprise_id", "campaign_id"),
         Index("ix_sent_label", "enterprise_id", "label"),
