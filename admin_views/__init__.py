@@ -15,6 +15,7 @@ from admin_views import formatting
 from admin_views.base import SecuredIndexView
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, BatchCsvIntegration, Credential, SentBatch, User
+from app.security_headers import csp_nonce
 
 PENDING_URL = "/v2/system/campaign-lead-batch/pending-batch"
 SENT_URL = "/v2/system/campaign-lead-batch/sent-batches"
@@ -22,7 +23,7 @@ SENT_URL = "/v2/system/campaign-lead-batch/sent-batches"
 
 def init_app(app: Flask) -> None:
     """Register the admin, its views, the RQ dashboard and the template helpers."""
-    from admin_views import people, rq, settings
+    from admin_views import people, rq, rq_nonce, settings
     from admin_views.account import AccountView
     from admin_views.configure import IntegrationsView
     from admin_views.jobs import JobsView
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
         name="Batch Manager",
         url="/admin",
         index_view=SecuredIndexView(name="Home", url="/admin", endpoint="admin"),
+        csp_nonce_generator=csp_nonce,
         theme=Bootstrap4Theme(
             swatch=app.config.get("FLASK_ADMIN_SWATCH", "cerulean"),
             base_template="admin/bm/base.html",
@@ -134,4 +136,5 @@ def init_app(app: Flask) -> None:
     )
     admin.add_view(AccountView(name="My account", endpoint="account", url="account"))
     rq.init_app(app, admin)
+    rq_nonce.init_app(app)
     app.jinja_env.globals.update(bm_status=formatting.status_badge, bm_when=formatting.when)

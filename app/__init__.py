@@ -18,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_json(app)
     register_logging(app)
     register_extensions(app)
+    register_security_headers(app)
     register_blueprints(app)
     register_admin(app)
     register_errorhandlers(app)
@@ -82,6 +83,12 @@ def register_extensions(app: Flask) -> None:
         expose_headers=["ETag", "Content-Disposition", "Retry-After", "X-Request-ID"],
         max_age=600,
     )
+
+
+def register_security_headers(app: Flask) -> None:
+    from app import security_headers
+
+    security_headers.init_app(app)
 
 
 def _limits_uri(redis_url: str) -> str:

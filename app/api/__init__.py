@@ -14,8 +14,7 @@ OPENAPI_DEFAULTS = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api/v4",
     "OPENAPI_JSON_PATH": "openapi.json",
-    "OPENAPI_SWAGGER_UI_PATH": "docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    # No OPENAPI_SWAGGER_UI_PATH: app/api/docs.py serves the docs page from local assets.
 }
 
 
@@ -32,7 +31,7 @@ class Api(SmorestApi):
 
 def init_app(app: Flask) -> None:
     """Register the API blueprints, the OpenAPI document at /api/v4/openapi.json and /api/v4/docs."""
-    from app.api import batches, catalog, integrations, leads
+    from app.api import batches, catalog, docs, integrations, leads
     from app.extensions import csrf
 
     for key, value in OPENAPI_DEFAULTS.items():
@@ -52,6 +51,7 @@ def init_app(app: Flask) -> None:
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.extensions["api_v4"] = api
+    docs.init_app(app)
     app.register_error_handler(MethodNotAllowed, _method_not_allowed)
 
 
