@@ -9,11 +9,12 @@ import re
 import pytest
 from flask import g
 
+from app.extensions import db
 from tests.admin_support import PENDING, SENT, login, populate
 from tests.test_admin_permissions import CASES
 
-PAGES = ["/login", "/api/v4/docs", "/admin/account/", "/admin/rq/", "/admin/rq/0/view/jobs", "/no-such-page"] + [
-    case.path for case in CASES if case.method == "GET"
+PAGES = ["/login", "/api/v4/docs", "/no-such-page"] + [
+    case.path for case in CASES if case.method == "GET" and (case.operator_ok or case.ok) == 200
 ]
 NONCE = re.compile(r"script-src 'self' 'nonce-([A-Za-z0-9_-]+)'")
 
@@ -21,6 +22,8 @@ NONCE = re.compile(r"script-src 'self' 'nonce-([A-Za-z0-9_-]+)'")
 @pytest.fixture
 def admin_client(app, world):
     ids = populate(world)["a"]
+    world.a.users["admin"].is_platform_operator = True  # so the RQ dashboard pages are checked too
+    db.session.commit()
     client = app.test_client()
     login(client, world.a.users["admin"])
     return client, ids
