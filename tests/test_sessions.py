@@ -193,3 +193,30 @@ def test_a_cookie_without_a_session_version_is_refused(app, world):
         session["_user_id"] = str(world.a.users["viewer"].id)  # the form before session versions
 
     assert to_login(request(client, "GET", "/admin/account/"))
+
+
+def test_the_cli_signs_a_user_out_everywhere(app, world, runner):
+    viewer = world.a.users["viewer"]
+    _, session = signed_in(app, viewer)
+
+    result = runner.invoke(args=["users", "end-sessions", viewer.email.upper()])
+
+    assert result.exit_code == 0, result.output
+    assert f"{viewer.email} is signed out everywhere." in result.output
+    assert to_login(request(session, "GET", "/admin/account/"))
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "sessions.end"))
+    assert (event.actor, event.enterprise_id) == ("system", viewer.enterprise_id)
+    unknown = runner.invoke(args=["users", "end-sessions", "nobody@example.com"])
+    assert unknown.exit_code != 0 and "no user with email" in unknown.output
+
+
+def test_taking_the_operator_flag_away_ends_the_operators_sessions(app, world, runner):
+    admin = world.a.users["admin"]
+    admin.is_platform_operator = True
+    db.session.commit()
+    _, session = signed_in(app, admin)
+    assert request(session, "GET", "/admin/rq/").status_code == 200
+
+    assert runner.invoke(args=["users", "set-operator", admin.email, "--off"]).exit_code == 0
+
+    assert to_login(request(session, "GET", "/admin/rq/"))

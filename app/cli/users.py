@@ -46,6 +46,17 @@ def set_operator(email: str, on: bool) -> None:
     click.echo(f"{user.email} {state} a platform operator.")
 
 
+@group.command("end-sessions")
+@click.argument("email")
+def end_sessions(email: str) -> None:
+    """Sign a user out on every device (their browser sessions; API tokens are revoked apart)."""
+    try:
+        user = accounts.sign_out_everywhere(email)
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"{user.email} is signed out everywhere.")
+
+
 @group.command("create-token")
 @click.option("--email", required=True)
 @click.option("--name", required=True, help="What the token is for, e.g. 'crm-sync'.")

@@ -70,14 +70,21 @@ def create_user(email: str, role: str, enterprise_name: str, password: str, *, p
     return user
 
 
-def set_platform_operator(email: str, on: bool) -> User:
-    """Make a user a platform operator or take it away (the CLI's `users set-operator`); commits."""
+def user_by_email(email: str) -> User:
+    """The user with this email, or NotFound."""
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no user with email {email}")
+    return user
+
+
+def set_platform_operator(email: str, on: bool) -> User:
+    """Make a user a platform operator or take it away (the CLI's `users set-operator`); commits."""
+    user = user_by_email(email)
     if user.is_platform_operator != on:
         before = user.is_platform_operator
         user.is_platform_operator = on
+        end_sessions(user)  # a change of powers starts from a fresh sign-in, like a role change
         _audit_operator(user, before)
         db.session.commit()
     return user
@@ -113,6 +120,15 @@ def authenticate(email: str, password: str) -> User | None:
 def end_sessions(user: User) -> None:
     """End every login session of `user` (the caller commits): logout, "log out everywhere"."""
     user.session_version = (user.session_version or 0) + 1
+
+
+def sign_out_everywhere(email: str) -> User:
+    """End every session of the user with this email, audited (the CLI's `users end-sessions`); commits."""
+    user = user_by_email(email)
+    end_sessions(user)
+    audit.record("sessions.end", "user", user.id, enterprise_id=user.enterprise_id, details={"for": user.email})
+    db.session.commit()
+    return user
 
 
 def change_password(user: User, current: str, new: str) -> None:
