@@ -42,11 +42,10 @@ def load_user(session_id: str):
     from app.models import User
 
     user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
-        return None  # a cookie from before session versions: sign in again
-    user = db.session.get(User, int(user_id))
+    # A cookie from before session versions has no version: sign in again.
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() and version.isdigit() else None
     if user is None or user.session_version != int(version):
-        session.clear()  # so the next request does not look again
+        session.clear()  # revoked: forget it, so the next request does not look again
         return None
     if _expired():
         session.clear()
