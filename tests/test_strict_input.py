@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from app.extensions import db
-from app.models import BatchCsvIntegration, Lead, QueueEntry
+from app.models import BatchCsvIntegration, Credential, Lead, QueueEntry
 from tests.admin_support import login
 
 LEAD = '{{"externalId": {ext}, "status": "valid", "fields": {{"email": "a@x.test", "age": {age}}}}}'
@@ -183,3 +183,14 @@ def test_cli_import_of_bytes_that_are_not_utf8_imports_nothing(runner, world, tm
     assert "line 1502 is not valid UTF-8" in result.output and "nothing was imported" in result.output
     assert "Traceback" not in result.output
     assert _counts()[0] == 0
+
+
+def test_s3_keys_sent_as_json_text_with_a_lone_surrogate_are_refused(client, world):
+    # The secret is a JSON string holding JSON text: the outer parse keeps "\ud800" as six
+    # characters, the credential service's inner parse would make it a lone surrogate.
+    secret = '{"accessKeyId": "AKIA\\ud800", "secretAccessKey": "x"}'
+    raw = json.dumps({"name": "bucket", "kind": "s3_keys", "secret": secret})
+    response = _post(client, "/api/v4/credentials", raw, world.a.tokens["admin"])
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert list(response.json["error"]["details"]) == ["secret.accessKeyId"]
+    assert db.session.scalar(select(func.count()).select_from(Credential)) == 0

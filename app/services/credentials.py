@@ -21,7 +21,7 @@ from app.errors import DeliveryError, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, Credential, User
 from app.models.integrations import CREDENTIAL_KINDS
-from app.services import audit
+from app.services import audit, strict_json
 from app.services.transports.base import Secret
 
 MAX_NAME = 200
@@ -116,6 +116,9 @@ def _check_s3_keys(secret: Any) -> dict:
             secret = json.loads(secret)
         except ValueError:
             secret = None
+    # Keys typed as JSON text (the admin form) may hold NaN or a lone surrogate: a 422, not a
+    # key that breaks every delivery later.
+    strict_json.check(secret, "secret")
     problems = []
     if not isinstance(secret, dict):
         problems.append("must be an object {accessKeyId, secretAccessKey}")
