@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     from admin_views.jobs import JobsView
     from admin_views.pending import PendingBatchesView
     from admin_views.sent import SentBatchesView
+    from admin_views.trace import LeadTraceView
 
     admin = Admin(
         app,
@@ -73,6 +74,15 @@ def init_app(app: Flask) -> None:
             url="jobs",
             menu_icon_type="fa",
             menu_icon_value="fa-tasks",
+        )
+    )
+    admin.add_view(
+        LeadTraceView(
+            name="Lead trace",
+            endpoint="lead_trace",
+            url="lead-trace",
+            menu_icon_type="fa",
+            menu_icon_value="fa-search",
         )
     )
     admin.add_view(

@@ -26,6 +26,7 @@ import click
 from sqlalchemy import Connection, Table, text
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from app.services.lead_keys import keys_of
 from bench import common
 
 GENERATOR_VERSION = 3
@@ -444,21 +445,25 @@ class Plan:
     def leads(self) -> Iterator[dict]:
         base = self.now - timedelta(days=7)
         for lead, integ in self._lead_owners():
+            fields = {
+                "email": f"person{lead}@example.com",
+                "first_name": FIRST[lead % len(FIRST)],
+                "last_name": LAST[lead % len(LAST)],
+                "phone": f"+44 20 {lead % 10_000_0000:08d}",
+                "company": COMPANIES[lead % len(COMPANIES)],
+                "city": CITIES[lead % len(CITIES)],
+                "country": "GB",
+                "zip": f"{lead % 99999:05d}",
+            }
+            email_key, phone_key = keys_of(fields)
             yield {
                 "id": lead,
                 "campaign_id": self.camp_of_int(integ),
                 "external_id": f"EXT-{lead:09d}",
                 "status": "valid",
-                "fields": {
-                    "email": f"person{lead}@example.com",
-                    "first_name": FIRST[lead % len(FIRST)],
-                    "last_name": LAST[lead % len(LAST)],
-                    "phone": f"+44 20 {lead % 10_000_0000:08d}",
-                    "company": COMPANIES[lead % len(COMPANIES)],
-                    "city": CITIES[lead % len(CITIES)],
-                    "country": "GB",
-                    "zip": f"{lead % 99999:05d}",
-                },
+                "fields": fields,
+                "email_key": email_key,
+                "phone_key": phone_key,
                 "created_at": base + timedelta(seconds=lead % 600_000),
             }
 

@@ -262,7 +262,7 @@ SEED_0001: dict[str, list[dict[str, Any]]] = {
             "campaign_id": 1,
             "external_id": "crm-41",
             "status": "valid",
-            "fields": Json({"email": "ada@example.com", "first_name": "Ada"}),
+            "fields": Json({"email": "Ada@Example.com", "first_name": "Ada", "phone": "+44 (20) 7946-0958"}),
             "created_at": At("2026-01-29 16:45:00"),
         },
         {

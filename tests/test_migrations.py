@@ -151,6 +151,11 @@ def _assert_the_app_uses_them(app) -> None:
 
     assert db.session.scalars(select(User.is_platform_operator)).all() == [False] * 2
     assert db.session.scalars(select(SentBatch.next_attempt_at)).all() == [None] * 2
+    # 20261130_50: leads stored before the trace keys existed are found by email and phone.
+    for query in ("email=ada%40example.com", "phone=%2B442079460958", "externalId=crm-41"):
+        found = client.get(f"/api/v4/leads?{query}", headers=auth)
+        assert found.status_code == 200, found.json
+        assert [lead["leadId"] for lead in found.json["data"]] == [1], query
     # New rows take fresh ids after the seeded ones (the sequences came through).
     user = accounts.create_user("new@acme.example", "viewer", "Acme Lead Co", "another-password")
     assert (user.id, user.enterprise_id) == (3, 1)

@@ -6,13 +6,14 @@ from flask import request
 
 from app.api import responses as r
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, intake_limit, owned, rate_limit_key, require
+from app.api.core import ApiBlueprint, current_user, intake_limit, listing, owned, rate_limit_key, require
 from app.errors import ValidationError
 from app.extensions import limiter
 from app.models import Campaign
+from app.services import lead_trace
 from app.services.intake import ingest_leads
 
-blp = ApiBlueprint("leads", __name__, url_prefix="/api/v4", description="Lead intake")
+blp = ApiBlueprint("leads", __name__, url_prefix="/api/v4", description="Lead intake and lead trace")
 
 
 @blp.route("/campaigns/<int:campaign_id>/leads", methods=["POST"])
@@ -34,3 +35,15 @@ def ingest(campaign_id):
     if not isinstance(body, dict) or set(body) != {"leads"}:
         raise ValidationError('the body must be {"leads": [...]}', {"leads": ["required, a list of leads"]})
     return {"data": ingest_leads(campaign, body["leads"])}
+
+
+@blp.route("/leads", methods=["GET"])
+@blp.arguments(s.LeadTraceArgs, location="query")
+@blp.response(200, r.envelope(r.LeadTraceOut, "LeadTracePage", many=True))
+def trace(args):
+    """Lead trace: the caller's enterprise's leads with this externalId, email or phone (give exactly one),
+    each with its campaign, status and, for every integration of the campaign, whether it is pending
+    or in which file it went, when that file was delivered and how."""
+    by = next(name for name in lead_trace.SEARCH_KEYS if name in args)
+    found = lead_trace.trace(current_user().enterprise_id, by, args[by], args["page"], args["perPage"])
+    return listing(found, r.LeadTraceOut)

@@ -244,6 +244,47 @@ class IntakeResultOut(Schema):
     queued = fields.Integer(required=True)
 
 
+TRACE_STATES = ["not_queued", "pending", *STATUSES]
+
+
+class IntegrationTraceOut(Schema):
+    integrationId = fields.Integer(required=True, attribute="integration_id")
+    label = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    state = fields.String(
+        required=True,
+        validate=validate.OneOf(TRACE_STATES),
+        metadata={"description": "not_queued, pending (in the next file), or the status of the file it went in"},
+    )
+    queuedAt = Timestamp(required=True, allow_none=True, attribute="queued_at")
+    fileId = fields.Integer(
+        required=True,
+        allow_none=True,
+        attribute="file_id",
+        metadata={"description": "the sent batch: GET /campaign-lead-batches/{fileId}"},
+    )
+    fileName = fields.String(required=True, allow_none=True, attribute="file_name")
+    deliveredAt = Timestamp(required=True, allow_none=True, attribute="delivered_at")
+    deliveryMethod = fields.String(
+        required=True,
+        allow_none=True,
+        attribute="file_method",
+        metadata={"description": "how the file was sent (its method at send time); null while pending"},
+    )
+
+
+class LeadTraceOut(Schema):
+    leadId = fields.Integer(required=True, attribute="lead_id")
+    externalId = fields.String(required=True, attribute="external_id")
+    status = fields.String(required=True)
+    createdAt = Timestamp(required=True, attribute="created_at")
+    campaignId = fields.Integer(required=True, attribute="campaign_id")
+    campaignName = fields.String(required=True, attribute="campaign_name")
+    advertiserId = fields.Integer(required=True, attribute="advertiser_id")
+    advertiserName = fields.String(required=True, attribute="advertiser_name")
+    integrations = fields.List(fields.Nested(IntegrationTraceOut), required=True)
+
+
 class ConnectionResultOut(Schema):
     ok = fields.Boolean(required=True)
     message = fields.String(required=True)

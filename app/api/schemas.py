@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models.batches import BatchStatus, Trigger
@@ -103,6 +103,27 @@ class SentArgs(BatchFilterArgs):
 
 class LeadsArgs(PageArgs):
     pass
+
+
+class LeadTraceArgs(PageArgs):
+    externalId = Text(validate=validate.Length(min=1, max=200), metadata={"description": "exact match"})
+    email = Text(
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "exact match, case-insensitive, on the lead's `email` field"},
+    )
+    phone = Text(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "exact match on the lead's `phone` field, ignoring spaces, dashes, dots and parentheses"
+        },
+    )
+
+    @validates_schema
+    def exactly_one(self, data, **kwargs):
+        given = [name for name in ("externalId", "email", "phone") if name in data]
+        if len(given) != 1:
+            message = "give exactly one of externalId, email, phone"
+            raise ValidationError({name: [message] for name in (given or ["externalId", "email", "phone"])})
 
 
 class AdvertiserArgs(PageArgs):

@@ -53,13 +53,23 @@ class Campaign(db.Model):
 
 class Lead(db.Model):
     __tablename__ = "leads"
-    __table_args__ = (UniqueConstraint("campaign_id", "external_id", name="uq_leads_campaign_external"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "external_id", name="uq_leads_campaign_external"),
+        # Lead trace (app/services/lead_trace.py): exact lookups across an enterprise's campaigns.
+        Index("ix_leads_external_id", "external_id"),
+        Index("ix_leads_email_key", "email_key"),
+        Index("ix_leads_phone_key", "phone_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     external_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(30))
     fields: Mapped[dict] = mapped_column(JsonDoc, default=dict)
+    # fields["email"] / fields["phone"] normalised at intake (app/services/lead_keys.py) so a
+    # trace is one index lookup instead of a scan of every lead's JSON document.
+    email_key: Mapped[str | None] = mapped_column(String(320))
+    phone_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     campaign: Mapped[Campaign] = relationship()

@@ -16,6 +16,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, Campaign
 from app.models.types import UtcDateTime, utcnow
+from app.services.lead_keys import keys_of
 
 MAX_LEADS_PER_REQUEST = 10_000
 MAX_EXTERNAL_ID = 200
@@ -78,14 +79,18 @@ def validate_leads(leads: Any) -> list[dict]:
 # per-row parameter binding or statement splitting. This is what makes bulk intake fast.
 _LEADS_SQL = {
     "postgresql": """
-        INSERT INTO leads (campaign_id, external_id, status, fields, created_at)
-        SELECT :campaign_id, x.e, x.s, CAST(x.f AS jsonb), :now
-        FROM unnest(CAST(:external_ids AS text[]), CAST(:statuses AS text[]), CAST(:fields AS text[])) AS x(e, s, f)
+        INSERT INTO leads (campaign_id, external_id, status, fields, email_key, phone_key, created_at)
+        SELECT :campaign_id, x.e, x.s, CAST(x.f AS jsonb), x.m, x.p, :now
+        FROM unnest(
+            CAST(:external_ids AS text[]), CAST(:statuses AS text[]), CAST(:fields AS text[]),
+            CAST(:emails AS text[]), CAST(:phones AS text[])
+        ) AS x(e, s, f, m, p)
         ON CONFLICT (campaign_id, external_id) DO NOTHING
         RETURNING id, status""",
     "sqlite": """
-        INSERT INTO leads (campaign_id, external_id, status, fields, created_at)
-        SELECT :campaign_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), :now
+        INSERT INTO leads (campaign_id, external_id, status, fields, email_key, phone_key, created_at)
+        SELECT :campaign_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+            json_extract(value, '$[3]'), json_extract(value, '$[4]'), :now
         FROM json_each(:rows) WHERE true
         ON CONFLICT (campaign_id, external_id) DO NOTHING
         RETURNING id, status""",
@@ -104,14 +109,21 @@ _QUEUE_SQL = {
 
 def _insert_leads(dialect: str, campaign_id: int, rows: list[dict], now) -> list[tuple[int, str]]:
     """Insert new leads, skip known external ids; (id, status) of the inserted ones."""
+    keys = [keys_of(r["fields"]) for r in rows]
     if dialect == "postgresql":
         params = {
             "external_ids": [r["external_id"] for r in rows],
             "statuses": [r["status"] for r in rows],
             "fields": [json.dumps(r["fields"]) for r in rows],
+            "emails": [email for email, _ in keys],
+            "phones": [phone for _, phone in keys],
         }
     else:
-        params = {"rows": json.dumps([[r["external_id"], r["status"], r["fields"]] for r in rows])}
+        params = {
+            "rows": json.dumps(
+                [[r["external_id"], r["status"], r["fields"], *key] for r, key in zip(rows, keys, strict=True)]
+            )
+        }
     stmt = text(_LEADS_SQL[dialect]).bindparams(bindparam("now", type_=UtcDateTime))
     return [tuple(row) for row in db.session.execute(stmt, {"campaign_id": campaign_id, "now": now, **params})]
 
