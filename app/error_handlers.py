@@ -27,6 +27,10 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+# What people read for each dependency (the JSON's details.dependency keeps the short key).
+NAMES = {"database": "the database", "redis": "Redis (the job queue and request counters)"}
+
+
 def unavailable(dependency: str, exc: Exception):
     """503 + Retry-After: JSON for API clients, a short page for people."""
     log.warning("%s unavailable during %s %s: %s", dependency, request.method, request.path, type(exc).__name__)
@@ -36,7 +40,8 @@ def unavailable(dependency: str, exc: Exception):
         with contextlib.suppress(Exception):
             db.session.rollback()
     retry_after = str(current_app.config.get("UNAVAILABLE_RETRY_AFTER", 5))
-    message = f"the {dependency} is unavailable for a moment; retry in {retry_after} seconds"
+    name = NAMES.get(dependency, dependency)
+    message = f"{name} is unavailable for a moment; retry in {retry_after} seconds"
     if _wants_json():
         response = jsonify(
             error={"code": "service_unavailable", "message": message, "details": {"dependency": dependency}}
@@ -46,7 +51,7 @@ def unavailable(dependency: str, exc: Exception):
         # Rendered without the context processors (Flask-Login's loads the user from the
         # database), so the page needs neither the database nor Redis.
         template = current_app.jinja_env.get_template("errors/unavailable.html")
-        page = template.render(dependency=dependency, retry_after=retry_after)
+        page = template.render(name=name[:1].upper() + name[1:], retry_after=retry_after)
         response = current_app.response_class(page, status=503, mimetype="text/html")
     response.headers["Retry-After"] = retry_after
     return response

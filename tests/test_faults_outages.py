@@ -148,6 +148,17 @@ def test_api_answers_503_while_redis_is_down_and_works_when_it_is_back(world, se
         assert sorted(db.session.scalars(select(Lead.external_id))) == ["before", "during"]
 
 
+def test_login_while_redis_is_down_is_a_503_page_not_a_500(world, session_dir, database_url, own_redis):
+    url, stop, _restart = own_redis
+    # Failed logins are counted in Redis (the throttle), so a login needs Redis.
+    app = create_app(make_config(session_dir, database_url, url, WTF_CSRF_ENABLED=False))
+    stop()
+    response = app.test_client().post("/login", data={"email": world.a.users["viewer"].email, "password": "wrong"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "Redis (the job queue and request counters) is not answering" in response.get_data(as_text=True)
+
+
 def test_other_driver_errors_stay_500(app):
     """Only an unusable database becomes 503; a statement that breaks a constraint is a bug."""
     from sqlalchemy import text
