@@ -50,6 +50,8 @@ class RedisOutageMixin:
     max_connection_wait_time = MAX_PAUSE
 
     def _ride_out(self, error: Exception) -> None:
+        if getattr(self, "_stop_requested", False):  # stopping anyway: do not wait for Redis
+            raise error
         wait_for_redis(self.connection, self.log, f"Worker {self.name}", error)
 
     def heartbeat(self, timeout=None, pipeline=None):
@@ -111,6 +113,14 @@ class RedisOutageMixin:
 
 class OutageTolerantCronScheduler(CronScheduler):
     """RQ's CronScheduler, waiting for Redis instead of exiting when it is away."""
+
+    _stopping = False
+
+    def _request_stop(self, signum, frame):
+        # A second stop signal (Ctrl-C after SIGTERM) must not break the clean exit of the first.
+        if not self._stopping:
+            self._stopping = True
+            super()._request_stop(signum, frame)
 
     def _retrying(self, step, *args):
         while True:

@@ -1,0 +1,120 @@
+"""The batch lease: one live job per batch, taken over only once expired, and the temp-file sweep."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import current_app
+from rq import Queue
+
+from app.extensions import db
+from app.models import SentBatch
+from app.models.types import utcnow
+from app.services import lease as leases
+from app.services import sending, ticks
+from app.services.lease import LeaseLost
+from app.services.queueing import TICK_QUEUE
+from jobs.tick import build_cron_scheduler
+from tests import factories
+from tests.engine_support import drain
+
+
+def _claimed(world) -> int:
+    factories.leads(world.a.campaign, 3)
+    (outcome,) = sending.batch_now([world.a.integration.id], world.a.users["manager"])
+    current_app.extensions["redis"].flushdb()  # the tests drive the batch by hand, not through its job
+    return outcome.batch_id
+
+
+def _lease_row(batch_id: int) -> tuple[str | None, datetime | None]:
+    db.session.expire_all()
+    batch = db.session.get(SentBatch, batch_id)
+    return batch.lease_owner, batch.lease_until
+
+
+def test_a_live_lease_is_left_alone_and_an_expired_one_is_taken_over_once(world, app):
+    batch_id = _claimed(world)
+    held = leases.acquire(batch_id)
+    assert held is not None and leases.acquire(batch_id) is None  # one holder at a time
+    ttl = app.config["SEND_LEASE_SECONDS"]
+
+    assert ticks.reconcile_stuck(utcnow() + timedelta(seconds=ttl - 5)) == []
+    later = utcnow() + timedelta(seconds=ttl + 1)
+    assert ticks.reconcile_stuck(later) == [batch_id]
+    assert ticks.reconcile_stuck(later) == []  # a second reconciler at once does nothing
+    assert _lease_row(batch_id) == (None, None)
+    assert Queue("send", connection=app.extensions["redis"]).count == 1
+
+    # The old holder, back from the dead, finds out and may no longer work or write.
+    assert held.renew() is False
+    with pytest.raises(LeaseLost):
+        held.check()
+    successor = leases.acquire(batch_id)
+    assert successor is not None
+    held.release()  # releases nothing that is not its own
+    assert _lease_row(batch_id)[0] == successor.token
+    successor.release()
+
+
+def test_a_holder_that_cannot_renew_stops_before_anyone_may_take_over(world, app):
+    """No heartbeat (as if the database were away): the holder's own deadline passes a
+    heartbeat before its lease_until, so it has stopped by the time another job may start."""
+    app.config.update(SEND_LEASE_SECONDS=2, SEND_HEARTBEAT_SECONDS=0.5)
+    batch_id = _claimed(world)
+    held = leases.acquire(batch_id)
+    stream = held.guard_stream(io.BytesIO(b"x" * 10))
+    assert stream.read(4) == b"xxxx"
+    time.sleep(1.6)
+    with pytest.raises(LeaseLost):
+        stream.read(4)
+    with pytest.raises(LeaseLost):
+        list(held.guard(range(3)))
+    _, lease_until = _lease_row(batch_id)
+    assert lease_until > datetime.now(UTC)  # still unexpired: nobody could have taken it yet
+    assert leases.acquire(batch_id) is None
+    held.release()
+
+
+def test_the_heartbeat_keeps_a_slow_job_s_lease(world, app):
+    app.config.update(SEND_LEASE_SECONDS=2, SEND_HEARTBEAT_SECONDS=0.3)
+    batch_id = _claimed(world)
+    held = leases.acquire(batch_id)
+    held.start()
+    try:
+        _, first = _lease_row(batch_id)
+        time.sleep(2.5)  # longer than the lease
+        held.check()
+        _, renewed = _lease_row(batch_id)
+        assert renewed > first and renewed > datetime.now(UTC)
+        assert ticks.reconcile_stuck() == []
+    finally:
+        held.release()
+    assert _lease_row(batch_id) == (None, None)
+
+
+def test_the_scheduler_sweeps_temp_files_left_by_killed_writers(app, session_dir):
+    """The hourly sweep job, enqueued by the real cron scheduler and run by a worker."""
+    folder = session_dir / "files" / "e90" / "b91"
+    folder.mkdir(parents=True, exist_ok=True)
+    dead = folder / ("file.csv.tmp-" + "d" * 32)
+    live = folder / ("file.csv.tmp-" + "e" * 32)
+    for path in (dead, live):
+        path.write_bytes(b"partial")
+    old = time.time() - app.config["SEND_JOB_TIMEOUT"] - 60
+    os.utime(dead, (old, old))
+
+    scheduler = build_cron_scheduler(app.extensions["redis"])
+    (sweep,) = [job for job in scheduler.get_jobs() if job.func_name == "jobs.tick.sweep"]
+    for job in scheduler.get_jobs():  # only the sweep is due
+        job.next_enqueue_time = datetime.now(UTC) + timedelta(hours=1)
+        job.latest_enqueue_time = datetime.now(UTC)
+    sweep.next_enqueue_time = datetime.now(UTC) - timedelta(seconds=1)
+    assert scheduler.enqueue_jobs() == [sweep]
+    assert Queue(TICK_QUEUE, connection=app.extensions["redis"]).count == 1
+    drain()
+    assert not dead.exists() and live.exists()
+    live.unlink()
