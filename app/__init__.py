@@ -69,6 +69,7 @@ def register_extensions(app: Flask) -> None:
     from app.extensions import cors, csrf, db, limiter, migrate
 
     db.init_app(app)
+    _sqlite_wal(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
     auth_login.init_app(app)
@@ -89,6 +90,19 @@ def register_security_headers(app: Flask) -> None:
     from app import security_headers
 
     security_headers.init_app(app)
+
+
+def _sqlite_wal(app: Flask) -> None:
+    """SQLite in WAL mode: a long read (a file being built) no longer blocks every writer until
+    it ends, as the default rollback journal does; the send's lease heartbeat writes meanwhile."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        event.listen(engine, "connect", lambda dbapi_connection, _: dbapi_connection.execute("PRAGMA journal_mode=WAL"))
 
 
 def _limits_uri(redis_url: str) -> str:

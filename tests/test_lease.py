@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import current_app
 from rq import Queue
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import SentBatch
+from app.models import Lead, SentBatch
 from app.models.types import utcnow
 from app.services import lease as leases
 from app.services import sending, ticks
@@ -118,3 +119,17 @@ def test_the_scheduler_sweeps_temp_files_left_by_killed_writers(app, session_dir
     drain()
     assert not dead.exists() and live.exists()
     live.unlink()
+
+
+def test_the_lease_renews_while_a_file_is_being_read_from_the_database(world, app):
+    """A build streams its rows from an open query; the heartbeat must still write meanwhile
+    (on SQLite this needs WAL: a rollback journal locks writers out until the read ends)."""
+    batch_id = _claimed(world)
+    held = leases.acquire(batch_id)
+    rows = db.session.execute(select(Lead.id).execution_options(yield_per=1))
+    assert rows.fetchmany(1)  # the query is open, mid-way
+    try:
+        assert held.renew() is True
+    finally:
+        rows.close()
+        held.release()
