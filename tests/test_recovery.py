@@ -169,6 +169,8 @@ def test_a_worker_and_the_scheduler_ride_out_a_20_second_redis_outage(world, app
             codes = worker.stop(), cron.stop()
         assert codes == (0, 0), worker.output()[-3000:] + cron.output()[-3000:]
         assert "Redis is unreachable" in worker.output() and "Redis is unreachable" in cron.output()
+        back = [line for p in (worker, cron) for line in p.output().splitlines() if "Redis is back" in line]
+        print("after the outage:", *back, sep="\n  ")
         _assert_delivered_once(world.a.integration, during.batch_id, 60)
         _assert_delivered_once(second, after.batch_id, 5)
     finally:
