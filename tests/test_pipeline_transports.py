@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.extensions import db
 from app.models import SentBatch
 from app.services import credentials, sending
 from tests import factories
-from tests.engine_support import attached_lead_ids, csv_rows, delivered_files, drain, stored_bytes
+from tests.engine_support import attached_lead_ids, batches, csv_rows, delivered_files, drain, stored_bytes
 
 LEADS = 40
 
@@ -86,3 +88,37 @@ def test_s3(world, s3_server):
     batch = _send_and_check(world)
     _resend(world, batch)
     assert s3_server.objects() == {f"incoming/{batch.file_name}": stored_bytes(batch)}
+
+
+@pytest.mark.parametrize("method", ["local", "sftp", "ftp"])
+def test_a_killed_upload_leaves_no_partial_file_after_the_next_attempt(world, request, method):
+    """A work horse killed mid-upload leaves its hidden partial file at the destination; the
+    batch's next attempt (which holds the batch's lease, so nobody else is writing one) removes
+    or replaces it, and only the delivered file remains."""
+    integ = world.a.integration
+    local = dict(integ.delivery)
+    integ.delivery = {"directory": "/etc/not-allowed"}  # the first attempt fails once stored
+    db.session.commit()
+    factories.leads(world.a.campaign, LEADS)
+    sending.batch_now([integ.id], world.a.users["manager"])
+    drain()
+    (batch,) = batches()
+    assert batch.status == "failed" and batch.file_name
+
+    if method == "local":
+        _configure(world, "local", local)
+        folder = Path(local["directory"])
+        folder.mkdir(parents=True, exist_ok=True)
+        stale = folder / f".{batch.file_name}.{batch.id}.part3f9a1c"  # the local transport adds 6 hex
+    else:
+        server = request.getfixturevalue(f"{method}_server")
+        _configure(world, method, server.settings(), "password", server.password)
+        folder = server.root / "upload"
+        stale = folder / f".{batch.file_name}.{batch.id}.part"
+    stale.write_bytes(b"the first half of a file")
+
+    sending.retry_batch(batch.id, world.a.users["manager"])
+    drain()
+    (batch,) = batches()
+    assert batch.status == "delivered", batch.last_error
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {batch.file_name: stored_bytes(batch)}

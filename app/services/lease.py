@@ -40,7 +40,7 @@ class LeaseLost(Exception):
 
 
 class Lease:
-    """A held lease; `renewing()` runs the heartbeat, `check()` raises once it is no longer safe to work."""
+    """A held lease; `start()` runs its heartbeat, `check()` raises once it is no longer safe to work."""
 
     def __init__(self, batch_id: int, token: str, ttl: float, interval: float, taken_at: float) -> None:
         self.batch_id = batch_id
