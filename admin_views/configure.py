@@ -17,7 +17,7 @@ from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Credential, Role
 from app.models.types import utcnow
-from app.services import scheduling
+from app.services import dry_run, scheduling
 
 LABELS = {
     "id": "ID",
@@ -150,6 +150,7 @@ class IntegrationsView(TenantModelView):
             runs=_runs(form.schedule_cron.data, form.timezone.data),
             cancel_url=self._return_url(),
             field_methods=iform.field_methods(),
+            preview_max_leads=dry_run.lead_cap(integration) if integration is not None else None,
         )
 
     # Helpers the form calls -------------------------------------------------

@@ -173,10 +173,28 @@ class PendingBatchesView(TenantModelView):
             message = words.format(batch=outcome.batch_id, leads=fmt.count(outcome.lead_count))
             flash(f"{labels.get(outcome.integration_id, outcome.integration_id)}: {message}.", category)
 
+    @expose("/preview-file/<int:integration_id>")
+    def preview_file_view(self, integration_id: int):
+        """Dry run: the file a send now would deliver (first N leads), nothing claimed or sent."""
+        from app.downloads import send_preview
+        from app.services import dry_run
+
+        require_role(Role.MANAGER.value)
+        integration = _owned_integration(integration_id)
+        try:
+            limit = request.args.get("limit", type=int)
+            return send_preview(dry_run.build_preview_file(integration, current_user, limit))
+        except DomainError as exc:
+            db.session.rollback()
+            flash_error(exc)
+            return redirect(
+                safe_return(request.args.get("url")) or self.get_url(".leads_view", integration_id=integration_id)
+            )
+
     @expose("/view/<int:integration_id>")
     def leads_view(self, integration_id: int):
         """The leads queued for the next file, as the file will show them."""
-        from app.services import lead_records
+        from app.services import dry_run, lead_records
 
         integration = _owned_integration(integration_id)
         page, per_page = preview_paging()
@@ -192,6 +210,7 @@ class PendingBatchesView(TenantModelView):
             empty_message="No leads are waiting for this integration.",
             integration=integration,
             batch=None,
+            preview_max_leads=dry_run.lead_cap(integration),
         )
 
 

@@ -82,6 +82,8 @@ class Config:
         self.STUCK_AFTER_SECONDS = int(env.get("STUCK_AFTER_SECONDS", 2100))
         # Seconds a client is told to wait (Retry-After) when the database or Redis is down.
         self.UNAVAILABLE_RETRY_AFTER = int(env.get("UNAVAILABLE_RETRY_AFTER", 5))
+        # The most leads a "Download preview" (dry run) file may hold: it is built in the request.
+        self.PREVIEW_MAX_LEADS = int(env.get("PREVIEW_MAX_LEADS", 1000))
         # The job working on a batch holds a lease in the database that its heartbeat
         # renews every SEND_HEARTBEAT_SECONDS; a killed work horse stops renewing, and
         # SEND_LEASE_SECONDS after its last renewal the reconciler (every

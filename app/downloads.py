@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import SentBatch, User
 from app.services import download_links
 from app.services.downloads import StoredDownload, open_stored, record_download
+from app.services.dry_run import PreviewFile
 
 bp = Blueprint("downloads", __name__)
 
@@ -52,10 +53,33 @@ def send_stored(batch: SentBatch, via: str, user: User | None = None) -> Respons
     return response
 
 
-def _response(stored: StoredDownload) -> Response:
-    mimetype = next(
-        (m for ext, m in MIME_TYPES.items() if stored.file_name.lower().endswith(ext)), "application/octet-stream"
+def mimetype_for(file_name: str) -> str:
+    """The media type of a lead file from its name's extension."""
+    return next((m for ext, m in MIME_TYPES.items() if file_name.lower().endswith(ext)), "application/octet-stream")
+
+
+def send_preview(preview: PreviewFile) -> Response:
+    """A dry-run file (app.services.dry_run) as an attachment under the name a real send would give it."""
+    response = send_file(
+        preview.stream,
+        mimetype=mimetype_for(preview.file_name),
+        as_attachment=True,
+        download_name=preview.file_name,
+        conditional=False,
+        etag=False,
+        max_age=0,
     )
+    response.content_length = preview.size
+    response.headers["Content-Disposition"] = content_disposition(preview.file_name)
+    # Built for this request from leads that change: nobody should keep or reuse it.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Lead-Count"] = str(preview.lead_count)
+    response.headers["X-Pending-Count"] = str(preview.pending_count)
+    return response
+
+
+def _response(stored: StoredDownload) -> Response:
+    mimetype = mimetype_for(stored.file_name)
     response = send_file(
         stored.stream,
         mimetype=mimetype,

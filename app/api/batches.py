@@ -18,11 +18,11 @@ from app.api.core import (
     roles,
 )
 from app.api.serialise import dump_many
-from app.downloads import MIME_TYPES, send_stored
+from app.downloads import MIME_TYPES, send_preview, send_stored
 from app.extensions import limiter
 from app.models import BatchCsvIntegration, SentBatch
+from app.services import dry_run, sending
 from app.services import listing as lists
-from app.services import sending
 from app.services.lead_records import preview_pending, preview_sent
 
 ERROR_CONTENT = {"application/json": {"schema": "Error"}}
@@ -62,6 +62,29 @@ def pending_leads(args, integration_id):
     """The leads queued in the integration's next file, as the file will show them."""
     integration = owned(BatchCsvIntegration, integration_id)
     return _leads(preview_pending(integration, args["page"], args["perPage"]), args)
+
+
+@blp.route("/batch-manager/<int:integration_id>/preview-file", methods=["GET"])
+@blp.arguments(s.PreviewFileArgs, location="query")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The file a send now would deliver (first `limit` leads), under the name it would get",
+            "content": FILE_CONTENT,
+        },
+        "409": {"description": "Nothing pending and the integration sends no empty files", "content": ERROR_CONTENT},
+    }
+)
+def preview_file(args, integration_id):
+    """Dry run: build the file a send now would deliver, without claiming or delivering anything (audited).
+
+    Same settings, name and bytes as a real send of the same leads; `{batch_id}` and `{sent_at}`
+    in the name are the next file id and the time of the request. `X-Lead-Count` says how many
+    leads the file holds, `X-Pending-Count` how many are pending.
+    """
+    user = require("manager")
+    integration = owned(BatchCsvIntegration, integration_id)
+    return send_preview(dry_run.build_preview_file(integration, user, args.get("limit")))
 
 
 def _leads(preview, args):

@@ -105,6 +105,16 @@ class LeadsArgs(PageArgs):
     pass
 
 
+class PreviewFileArgs(Schema):
+    # The maximum is a setting (PREVIEW_MAX_LEADS), checked by the service with the same 422 shape.
+    limit = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "at most this many leads, the first in queue order (default and max: PREVIEW_MAX_LEADS)"
+        },
+    )
+
+
 class LeadTraceArgs(PageArgs):
     externalId = Text(validate=validate.Length(min=1, max=200), metadata={"description": "exact match"})
     email = Text(

@@ -16,6 +16,7 @@ HIGH_SEVERITY = {
     "retry",
     "requeue",
     "download",
+    "preview_file",
     "integration.create",
     "integration.update",
     "credential.create",
