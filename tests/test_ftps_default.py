@@ -57,7 +57,7 @@ def test_a_plain_ftp_server_is_not_used_unencrypted_unless_asked(client, world, 
 
 def test_the_openapi_document_says_what_the_default_is(client):
     spec = client.get("/api/v4/openapi.json").json
-    tls = json.dumps(spec["components"]["schemas"]["Delivery"]["properties"]["tls"])
+    tls = json.dumps(spec["components"]["schemas"]["FtpDelivery"]["properties"]["tls"])
     assert "default" in tls and "plain FTP, unencrypted" in tls
 
 

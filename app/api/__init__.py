@@ -7,6 +7,7 @@ from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import MethodNotAllowed
 
 from app.api import responses
+from app.api.tagged import tagged_to_openapi
 
 OPENAPI_DEFAULTS = {
     "API_TITLE": "Batch Manager API",
@@ -45,6 +46,8 @@ def init_app(app: Flask) -> None:
         },
     )
     api = Api(app)
+    # Delivery settings and credential secrets: oneOf with a discriminator in the document.
+    api.ma_plugin.converter.add_attribute_function(tagged_to_openapi)
     for module in (batches, integrations, catalog, leads):
         blp = module.blp
         # Bearer tokens, never cookies: there is no session for a forged request to ride on.

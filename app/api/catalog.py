@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from app.api import responses as r
 from app.api import schemas as s
-from app.api.core import ApiBlueprint, current_user, list_args, listing, roles
+from app.api.core import ApiBlueprint, current_user, list_args, listing, load_body, roles
+from app.api.tagged import CREDENTIALS, Tagged
 from app.services import catalog, credentials
+
+CREDENTIAL = Tagged("kind", CREDENTIALS)
 
 blp = ApiBlueprint("catalog", __name__, url_prefix="/api/v4", description="Advertisers, campaigns and credentials")
 
@@ -66,10 +69,11 @@ def list_credentials(args):
 
 @blp.route("/credentials", methods=["POST"])
 @roles("admin")
-@blp.arguments(s.CredentialBody)
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": s.CREDENTIAL_BODY}}})
 @blp.response(201, r.envelope(r.CredentialOut, "CredentialCreated"))
-def create_credential(body):
-    """Store a secret, encrypted; it is never shown again (admin)."""
+def create_credential():
+    """Store a secret, encrypted; it is never shown again (admin). The secret's shape depends on its kind."""
     user = current_user()
+    body = load_body(CREDENTIAL)
     credential = credentials.create_credential(user.enterprise_id, body["name"], body["kind"], body["secret"], user)
     return {"data": credential}

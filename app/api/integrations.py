@@ -47,7 +47,7 @@ def read(integration_id):
 
 @blp.route("/batch-integrations/<int:integration_id>", methods=["PATCH"])
 @roles("admin")
-@blp.arguments(s.IntegrationPatchBody(partial=True))
+@blp.arguments(s.IntegrationPatchBody)
 @blp.response(200, r.envelope(r.IntegrationOut, "IntegrationUpdated"))
 def update(body, integration_id):
     """Change some settings (admin): given keys replace, the rest stay."""

@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime
 
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import DeliverySchema, FieldMapSchema
+from app.api.schemas import FieldMapSchema
+from app.api.tagged import DELIVERIES, Tagged
 from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models.batches import BatchStatus, Trigger
 from app.models.integrations import CREDENTIAL_KINDS
@@ -53,16 +54,19 @@ class Embedded(fields.Nested):
         return obj
 
 
-class Built(Embedded):
-    """A nested object documented by its schema and built from the parent by a function
-    (delivery settings: a JSON column whose keys depend on the method)."""
+class Settings(Tagged):
+    """Delivery settings, documented per method (oneOf), built from the parent by `build`:
+    a JSON column whose keys depend on the method, plus the method and credential columns."""
 
-    def __init__(self, nested, build, **kwargs) -> None:
-        super().__init__(nested, **kwargs)
+    def __init__(self, tag: str, schemas: dict, build, **kwargs) -> None:
+        super().__init__(tag, schemas, **kwargs)
         self.build = build
 
-    def _serialize(self, nested_obj, attr, obj, **kwargs):
-        return self.build(nested_obj)
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return obj
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return self.build(value)
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -207,10 +211,6 @@ class FileOut(Schema):
     sendEmpty = fields.Boolean(required=True, attribute="send_empty")
 
 
-class DeliveryOut(DeliverySchema):
-    credentialId = fields.Integer(required=True, allow_none=True)
-
-
 def delivery_out(integration) -> dict:
     """The stored settings of the integration's method, with the method and credential id."""
     return {
@@ -228,7 +228,7 @@ class IntegrationOut(Schema):
     enabled = fields.Boolean(required=True)
     schedule = Embedded(ScheduleOut, required=True)
     file = Embedded(FileOut, required=True)
-    delivery = Built(DeliveryOut, delivery_out, required=True)
+    delivery = Settings("method", DELIVERIES, delivery_out, required=True)
     nextRunAt = Timestamp(required=True, allow_none=True, attribute="next_run_at")
     lastSentAt = Timestamp(required=True, allow_none=True, attribute="last_sent_at")
     pendingCount = fields.Integer(required=True, attribute="pending_count")

@@ -4,14 +4,26 @@ OpenAPI document. The response schemas are in app/api/responses.py.
 
 from __future__ import annotations
 
+import copy
 import re
-from datetime import UTC, datetime
+import zoneinfo
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api.schema_fields import (
+    ANY_TEXT,
+    NON_BLANK_TEXT,
+    Bool,
+    Id,
+    Int,
+    Pattern,
+    UtcDateTime,
+    name,
+    text,
+)
+from app.api.tagged import CREDENTIALS, DELIVERIES, Tagged
 from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
-from app.models.batches import BatchStatus, Trigger
-from app.models.integrations import CREDENTIAL_KINDS, DELIVERY_METHODS
+from app.models.batches import BatchStatus
 from app.services.catalog import (
     ADVERTISER_SORT,
     CAMPAIGN_SORT,
@@ -19,54 +31,32 @@ from app.services.catalog import (
     CREDENTIAL_SORT,
     INTEGRATION_SORT,
 )
+from app.services.files.mapping import MAX_FIELDS, MAX_HEADER, METADATA_SOURCES
 from app.services.listing import PENDING_SORT, SENT_SORT
 
-MAX_ID = 2**31 - 1
 STATUSES = [s.value for s in BatchStatus]
-TRIGGERS = [t.value for t in Trigger]
+TIMEZONES = sorted(zoneinfo.available_timezones())
+# Five fields of cron characters; which values croniter takes is stated in words.
+CRON = r"[0-9A-Za-z*,/?#\-]+(?: +[0-9A-Za-z*,/?#\-]+){4}"
+# A lead field name, or one of the metadata sources (the only names with these prefixes).
+_META = "|".join(re.escape(m) for m in METADATA_SOURCES)
+SOURCE = rf"(?!lead\.|campaign\.|advertiser\.){NON_BLANK_TEXT}|{_META}"
 
 
-class Text(fields.String):
-    """A string without NUL characters (no database column can store them)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ValidationError("must not contain NUL characters")
-        return text
+def contains_filter():
+    return text(max_length=200, metadata={"description": "case-insensitive contains"})
 
 
-class UtcDateTime(fields.DateTime):
-    """ISO 8601 date-time; no offset means UTC; returned aware, in UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("not a date-time")
-        text = value.strip().upper().replace(" ", "T")
-        # A leap second is valid RFC 3339 but not a Python time; one second early is close enough.
-        text = re.sub(r"(T\d\d:\d\d):60", r"\1:59", text)
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # Python keeps microseconds at most
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValidationError("not an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+def QueryId(**kwargs) -> fields.Integer:
+    return Id(strict=False, **kwargs)
 
 
-def Id(**kwargs) -> fields.Integer:
-    return fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
-
-
-def sort_field(allowed) -> Text:
+def sort_field(allowed) -> fields.String:
     names = "|".join(re.escape(name) for name in allowed)
-    pattern = rf"^-?({names})(,-?({names}))*$"
-    return Text(
+    return fields.String(
         load_default=None,
-        validate=validate.Regexp(pattern, error="comma-separated fields to sort by, '-' for descending"),
-        metadata={
-            "description": f"Comma-separated, '-' for descending. Fields: {', '.join(allowed)}",
-            "pattern": pattern,
-        },
+        validate=Pattern(rf"-?(?:{names})(?:,-?(?:{names}))*", "comma-separated fields to sort by, '-' for descending"),
+        metadata={"description": f"Comma-separated, '-' for descending. Fields: {', '.join(allowed)}"},
     )
 
 
@@ -79,11 +69,11 @@ class PageArgs(Schema):
 
 
 class BatchFilterArgs(PageArgs):
-    advertiserId = Id()
-    advertiserName = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
-    campaignId = Id()
-    campaignName = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
-    label = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    advertiserId = QueryId()
+    advertiserName = contains_filter()
+    campaignId = QueryId()
+    campaignName = contains_filter()
+    label = contains_filter()
 
 
 class PendingArgs(BatchFilterArgs):
@@ -95,7 +85,7 @@ class PendingArgs(BatchFilterArgs):
 
 class SentArgs(BatchFilterArgs):
     sort = sort_field(SENT_SORT)
-    integrationId = Id()
+    integrationId = QueryId()
     status = fields.String(validate=validate.OneOf(STATUSES))
     sentFrom = UtcDateTime(metadata={"description": "sent at or after (ISO 8601, UTC if no offset)"})
     sentTo = UtcDateTime(metadata={"description": "sent at or before (ISO 8601, UTC if no offset)"})
@@ -116,13 +106,17 @@ class PreviewFileArgs(Schema):
 
 
 class LeadTraceArgs(PageArgs):
-    externalId = Text(validate=validate.Length(min=1, max=200), metadata={"description": "exact match"})
-    email = Text(
-        validate=validate.Length(min=1, max=320),
+    externalId = text(
+        min_length=1, max_length=200, metadata={"description": "exact match; give exactly one of the three"}
+    )
+    email = text(
+        min_length=1,
+        max_length=320,
         metadata={"description": "exact match, case-insensitive, on the lead's `email` field"},
     )
-    phone = Text(
-        validate=validate.Length(min=1, max=64),
+    phone = text(
+        min_length=1,
+        max_length=64,
         metadata={
             "description": "exact match on the lead's `phone` field, ignoring spaces, dashes, dots and parentheses"
         },
@@ -137,20 +131,20 @@ class LeadTraceArgs(PageArgs):
 
 
 class AdvertiserArgs(PageArgs):
-    name = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    name = contains_filter()
     sort = sort_field(ADVERTISER_SORT)
 
 
 class CampaignArgs(PageArgs):
-    advertiserId = Id()
-    name = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    advertiserId = QueryId()
+    name = contains_filter()
     status = fields.String(validate=validate.OneOf(CAMPAIGN_STATUSES))
     sort = sort_field(CAMPAIGN_SORT)
 
 
 class IntegrationArgs(PageArgs):
-    campaignId = Id()
-    label = Text(validate=validate.Length(max=200), metadata={"description": "case-insensitive contains"})
+    campaignId = QueryId()
+    label = contains_filter()
     enabled = fields.Boolean()
     sort = sort_field(INTEGRATION_SORT)
 
@@ -163,101 +157,127 @@ class CredentialArgs(PageArgs):
 
 
 class BatchNowBody(Schema):
-    integrationIds = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))
-
-
-class AdvertiserBody(Schema):
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
-
-
-class CampaignBody(Schema):
-    advertiserId = Id(required=True)
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
-    startDate = fields.Date(allow_none=True)
-    endDate = fields.Date(allow_none=True)
-    status = fields.String(load_default="active", validate=validate.OneOf(CAMPAIGN_STATUSES))
-
-
-class CredentialBody(Schema):
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
-    kind = fields.String(required=True, validate=validate.OneOf(CREDENTIAL_KINDS))
-    secret = fields.Raw(
+    integrationIds = fields.List(
+        Id(),
         required=True,
-        metadata={"description": "password / private key text, or {accessKeyId, secretAccessKey} for s3_keys"},
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "the caller's integrations; any other id fails the whole request"},
     )
 
 
+class AdvertiserBody(Schema):
+    name = name(required=True)
+
+
+class CampaignBody(Schema):
+    advertiserId = Id(required=True, metadata={"description": "one of the caller's advertisers"})
+    name = name(required=True)
+    startDate = fields.Date(allow_none=True)
+    endDate = fields.Date(allow_none=True, metadata={"description": "not before startDate"})
+    status = fields.String(load_default="active", validate=validate.OneOf(CAMPAIGN_STATUSES))
+
+
+CREDENTIAL_BODY = {
+    "oneOf": list(CREDENTIALS.values()),
+    "discriminator": {
+        "propertyName": "kind",
+        "mapping": {kind: f"#/components/schemas/{schema.__name__}" for kind, schema in CREDENTIALS.items()},
+    },
+}
+
+
 class ScheduleSchema(Schema):
-    cron = Text(required=True, validate=validate.Length(max=100), metadata={"example": "0 6 * * *"})
-    timezone = Text(required=True, validate=validate.Length(max=64), metadata={"example": "Europe/London"})
+    cron = fields.String(
+        required=True,
+        validate=[Pattern(CRON, "five cron fields"), validate.Length(max=100)],
+        metadata={"example": "0 6 * * *", "description": "five cron fields (minute hour day month weekday)"},
+    )
+    timezone = fields.String(required=True, validate=validate.OneOf(TIMEZONES), metadata={"example": "Europe/London"})
 
 
 class FileSchema(Schema):
     format = fields.String(validate=validate.OneOf(FILE_FORMATS))
-    delimiter = Text(validate=validate.Length(equal=1))
-    header = fields.Boolean()
+    delimiter = fields.String(validate=Pattern('[^"\\r\\n\\u0000]', "one character, not a quote or line break"))
+    header = Bool()
     quoting = fields.String(validate=validate.OneOf(QUOTING))
     lineEnding = fields.String(validate=validate.OneOf(LINE_ENDINGS))
-    encoding = Text(validate=validate.Length(min=1, max=20))
-    nameTemplate = Text(validate=validate.Length(min=1, max=300))
+    encoding = text(
+        NON_BLANK_TEXT,
+        max_length=20,
+        metadata={"description": "a text encoding Python knows, e.g. utf-8, utf-8-sig, cp1252"},
+    )
+    nameTemplate = text(
+        NON_BLANK_TEXT,
+        max_length=300,
+        metadata={
+            "description": "tokens {advertiser_id} {campaign_id} {integration_id} {batch_id} {label} {sent_at:%Y%m%d}"
+        },
+    )
     compression = fields.String(validate=validate.OneOf(COMPRESSIONS))
-    maxLeadsPerFile = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10_000_000))
-    sendEmpty = fields.Boolean()
+    maxLeadsPerFile = Int(1, 10_000_000, allow_none=True)
+    sendEmpty = Bool()
 
 
 class FieldMapSchema(Schema):
-    source = Text(required=True, validate=validate.Length(min=1, max=200))
-    header = Text(required=True, validate=validate.Length(min=1, max=200))
-
-
-class DeliverySchema(Schema):
-    """Settings by method; the transport checks which apply (see the contract)."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    method = fields.String(required=True, validate=validate.OneOf(DELIVERY_METHODS))
-    credentialId = Id(allow_none=True)
-    host = Text()
-    port = fields.Integer(validate=validate.Range(min=1, max=65535))
-    username = Text()
-    remoteDir = Text()
-    hostKey = Text(metadata={"description": "sftp: the server's public key line, e.g. ssh-ed25519 AAAA…"})
-    recipients = fields.List(Text())
-    subject = Text()
-    tls = fields.Boolean(
-        metadata={
-            "description": "ftp: true (the default when omitted) is FTPS with a verified certificate; "
-            "false is plain FTP, unencrypted"
-        }
+    source = fields.String(
+        required=True,
+        validate=[Pattern(SOURCE, "a lead field name or a metadata source"), validate.Length(max=200)],
+        metadata={"description": f"a lead field name, or one of {', '.join(METADATA_SOURCES)}"},
     )
-    bucket = Text()
-    prefix = Text()
-    endpointUrl = Text(allow_none=True)
-    region = Text(allow_none=True)
-    directory = Text()
+    header = fields.String(
+        required=True,
+        validate=[Pattern(NON_BLANK_TEXT, "required, not blank"), validate.Length(max=MAX_HEADER)],
+        metadata={"description": "unique in the file (case-insensitive)"},
+    )
 
 
 class IntegrationBody(Schema):
-    campaignId = Id(required=True)
-    label = Text(required=True, validate=validate.Length(min=1, max=200))
-    enabled = fields.Boolean()
+    campaignId = Id(required=True, metadata={"description": "one of the caller's campaigns; fixed once created"})
+    label = name(required=True)
+    enabled = Bool()
     schedule = fields.Nested(ScheduleSchema)
     file = fields.Nested(FileSchema)
-    delivery = fields.Nested(DeliverySchema, required=True)
+    delivery = Tagged("method", DELIVERIES, required=True)
     # Last: from here on `fields` in this class body names the attribute, not the module.
-    fields = fields.List(fields.Nested(FieldMapSchema), required=True, validate=validate.Length(min=1, max=200))
+    fields = fields.List(fields.Nested(FieldMapSchema), required=True, validate=validate.Length(min=1, max=MAX_FIELDS))
+
+
+def _optional(schema: type[Schema], name: str) -> type[Schema]:
+    """The same keys, none required; nested objects (schedule, file) too."""
+    declared = {}
+    for key, field in schema._declared_fields.items():
+        field = copy.copy(field)
+        field.required = False
+        if isinstance(field, fields.Nested) and isinstance(field.nested, type):
+            field.nested = _optional(field.nested, field.nested.__name__.replace("Schema", "") + "Changes")
+        declared[key] = field
+    return Schema.from_dict(declared, name=name)
+
+
+# A PATCH gives some keys: given schedule and file keys replace those keys; a delivery is
+# complete for its method (of the same method, the settings it leaves out stay).
+IntegrationPatchBody = _optional(IntegrationBody, "IntegrationPatchBody")
+
+
+# OpenAPI 3.0 has no "null" type: null is the nullable string branch.
+FIELD_VALUE = {
+    "oneOf": [
+        {"type": "string", "nullable": True, "pattern": f"^(?:{ANY_TEXT})$"},
+        {"type": "number"},
+        {"type": "boolean"},
+    ]
+}
 
 
 class LeadSchema(Schema):
-    externalId = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    status = fields.String(required=True, validate=validate.Length(min=1, max=30))
-    fields = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+    externalId = text(NON_BLANK_TEXT, required=True, max_length=200)
+    status = text(NON_BLANK_TEXT, required=True, max_length=30)
+    fields = fields.Dict(
+        keys=text(),
+        values=fields.Raw(allow_none=True, metadata=FIELD_VALUE),
+        metadata={"description": "field name -> a string, number, boolean or null (no NUL anywhere)"},
+    )
 
 
 class IntakeBody(Schema):
     leads = fields.List(fields.Nested(LeadSchema), required=True, validate=validate.Length(min=1, max=10_000))
-
-
-class IntegrationPatchBody(IntegrationBody):
-    """The same settings as IntegrationBody, every key optional (used with partial=True)."""
