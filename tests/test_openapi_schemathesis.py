@@ -8,7 +8,8 @@ token refused.
 
 What a JSON Schema cannot state is a fact about the database or a parser: an id must
 name one of the caller's objects, a cron expression must be one croniter reads, a host
-key must parse. The document says each in words; for schema-valid (positive) cases the
+key must parse, a destination must pass the egress policy (DELIVERY_ALLOWED_NETWORKS).
+The document says each in words; for schema-valid (positive) cases the
 test puts such values in (`_domain_facts`), so that a 422 on the rest means the
 document promised more than the server takes. Negative cases are sent as generated.
 
@@ -111,6 +112,10 @@ def _delivery_facts(delivery: dict, facts: dict) -> None:
     kinds = {"sftp": "password", "ftp": "password", "s3": "s3_keys"}
     if method in kinds:
         delivery["credentialId"] = facts["credential"][kinds[method]]
+    if method in ("sftp", "ftp"):
+        # The egress policy resolves the host when saving: loopback is the one admitted here,
+        # and no generated name goes to a DNS resolver.
+        delivery["host"] = "127.0.0.1"
     if method == "sftp":
         delivery["hostKey"] = facts["host_key"]
     if method == "email" and "subject" in delivery:

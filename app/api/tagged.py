@@ -103,7 +103,13 @@ def _remote_dir():
 
 
 def _host():
-    return _setting(HOST, "a host name or IP address", required=True, max_length=253)
+    return _setting(
+        HOST,
+        "a host name or IP address",
+        required=True,
+        max_length=253,
+        description="a public address, or one in the networks the server admits (DELIVERY_ALLOWED_NETWORKS)",
+    )
 
 
 # -- delivery --------------------------------------------------------------------------
@@ -158,7 +164,11 @@ class S3Delivery(Schema):
     method = _tag("s3")
     bucket = _setting(BUCKET, "3-63 lowercase letters, digits, dots or hyphens", required=True, max_length=63)
     prefix = line(required=False, max_length=900, metadata={"description": "no empty, '.' or '..' segments"})
-    endpointUrl = line(required=False, max_length=500, metadata={"description": "an http:// or https:// URL"})
+    endpointUrl = line(
+        required=False,
+        max_length=500,
+        metadata={"description": "an http:// or https:// URL whose host passes the egress policy, as for host"},
+    )
     region = _setting(REGION, "a region name, e.g. eu-west-1", required=False, max_length=40)
     credentialId = Id(required=True, metadata={"description": "a credential of kind s3_keys"})
 
