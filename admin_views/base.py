@@ -60,12 +60,19 @@ def require_role(role: str) -> None:
 
 
 def flash_error(exc: DomainError) -> None:
-    """Show a domain error the way a person reads it."""
-    detail = ""
+    """Show a domain error the way a person reads it: one sentence, details that add something."""
+    message = exc.message.strip()
+    parts = []
     if isinstance(exc.details, dict):
-        parts = [f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for key, v in exc.details.items()]
-        detail = f" ({'; '.join(parts)})" if parts else ""
-    flash(f"{exc.message}{detail}", "error")
+        for key, value in exc.details.items():
+            texts = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            # A detail that only repeats the message ("choose at least one column") says nothing new.
+            texts = [t for t in texts if t.strip().lower() != message.lower()]
+            if texts:
+                parts.append(f"{key}: {', '.join(texts)}")
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    sentence = f"{message[:1].upper()}{message[1:]}{detail}"
+    flash(sentence if sentence.endswith((".", "?", "!")) else sentence + ".", "error")
 
 
 class SecuredIndexView(SecuredMixin, AdminIndexView):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
@@ -53,9 +53,10 @@ DEFAULT = [
     "schedule",
     "campaign.end_date",
 ]
+# {file} becomes a link to the file's View page (Sent Batches), where its status shows live.
 OUTCOME_WORDS = {
-    "queued": ("success", "queued file #{batch} with {leads} leads"),
-    "in_flight": ("warning", "already being sent as file #{batch}; nothing new started"),
+    "queued": ("success", "queued {file} with {leads} leads"),
+    "in_flight": ("warning", "already being sent as {file}; nothing new started"),
     "empty": ("info", "nothing to send"),
 }
 
@@ -170,8 +171,17 @@ class PendingBatchesView(TenantModelView):
         )
         for outcome in outcomes:
             category, words = OUTCOME_WORDS.get(outcome.status, ("info", outcome.status))
-            message = words.format(batch=outcome.batch_id, leads=fmt.count(outcome.lead_count))
-            flash(f"{labels.get(outcome.integration_id, outcome.integration_id)}: {message}.", category)
+            link = (
+                Markup('<a class="alert-link" href="{}">file #{}</a>').format(
+                    url_for("sent_batches.leads_view", batch_id=outcome.batch_id), outcome.batch_id
+                )
+                if outcome.batch_id
+                else ""
+            )
+            # Markup.replace escapes the plain strings it is given and keeps the link as HTML.
+            message = Markup.escape(words).replace("{file}", link).replace("{leads}", fmt.count(outcome.lead_count))
+            label = labels.get(outcome.integration_id, outcome.integration_id)
+            flash(Markup("{}: {}.").format(label, message), category)
 
     @expose("/preview-file/<int:integration_id>")
     def preview_file_view(self, integration_id: int):

@@ -58,7 +58,7 @@ def test_wrong_token_is_refused_and_right_token_works(app, client, world):
     token = csrf_token(client, PENDING + "/")
     response = client.post(url, data={"csrf_token": token})
     assert response.status_code == 302
-    assert "queued file" in client.get(PENDING + "/").get_data(as_text=True)
+    assert 'queued <a class="alert-link"' in client.get(PENDING + "/").get_data(as_text=True)
 
 
 def test_login_form_needs_the_token(app, client, world):

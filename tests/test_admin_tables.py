@@ -74,12 +74,15 @@ def test_batch_now_flashes_each_outcome(client, world):
     assert response.status_code == 302
     page = _flashes(client)
     batch = db.session.scalar(select(SentBatch).where(SentBatch.integration_id == world.a.integration.id))
-    assert f"{world.a.integration.label}: queued file #{batch.id} with 3 leads." in page
+    # The flash links to the new file's View page, and that link works.
+    link = f'<a class="alert-link" href="{SENT}/view/{batch.id}">file #{batch.id}</a>'
+    assert f"{world.a.integration.label}: queued {link} with 3 leads." in page
+    assert client.get(f"{SENT}/view/{batch.id}").status_code == 200
     # Still in flight (no worker ran): a second Batch now returns the running send.
     factories.leads(world.a.campaign, 2, prefix="more")
     client.post(f"{PENDING}/batch-now/{world.a.integration.id}")
     page = _flashes(client)
-    assert f"already being sent as file #{batch.id}" in page
+    assert f"already being sent as {link}; nothing new started." in page
     status = client.get(f"{SENT}/status.json?ids={batch.id}").get_json()["data"][str(batch.id)]
     assert status["inFlight"] is True
     deliver_all()
@@ -156,7 +159,12 @@ def test_columns_are_per_user_and_survive_a_new_session(app, client, world):
     assert len(_headers(client.get(PENDING + "/").get_data(as_text=True))) == len(view.default_columns)
     # Unknown or no columns are refused with a message; the shared view was never changed.
     client.post(PENDING + "/columns", data={"columns": ["password_hash"]})
-    assert "not offered" in _flashes(client)
+    assert "Unknown columns (columns: not offered: password_hash)." in _flashes(client)
+    # No column at all: one sentence, not the message twice.
+    client.post(PENDING + "/columns", data={"url": PENDING + "/"})
+    flashes = _flashes(client)
+    assert "Choose at least one column." in flashes
+    assert flashes.lower().count("choose at least one column") == 1
     assert view.offered_columns() == offered_before
 
 
