@@ -12,7 +12,6 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views import formatting
-from admin_views.base import SecuredIndexView
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, BatchCsvIntegration, Credential, SentBatch, User
 from app.security_headers import csp_nonce
@@ -26,6 +25,7 @@ def init_app(app: Flask) -> None:
     from admin_views import people, rq, rq_nonce, settings
     from admin_views.account import AccountView
     from admin_views.configure import IntegrationsView
+    from admin_views.dashboard import DashboardView
     from admin_views.jobs import JobsView
     from admin_views.pending import PendingBatchesView
     from admin_views.sent import SentBatchesView
@@ -35,7 +35,9 @@ def init_app(app: Flask) -> None:
         app,
         name="Batch Manager",
         url="/admin",
-        index_view=SecuredIndexView(name="Home", url="/admin", endpoint="admin"),
+        index_view=DashboardView(
+            name="Dashboard", url="/admin", endpoint="admin", menu_icon_type="fa", menu_icon_value="fa-tachometer"
+        ),
         csp_nonce_generator=csp_nonce,
         theme=Bootstrap4Theme(
             swatch=app.config.get("FLASK_ADMIN_SWATCH", "cerulean"),

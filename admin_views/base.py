@@ -76,14 +76,7 @@ def flash_error(exc: DomainError) -> None:
 
 
 class SecuredIndexView(SecuredMixin, AdminIndexView):
-    """The admin home page has nothing of its own: it sends people to Pending Batches."""
-
-    def is_visible(self) -> bool:
-        return False  # nothing to show: the brand link already leads to Pending Batches
-
-    @expose("/")
-    def index(self):
-        return redirect(url_for("pending_batches.index_view"))
+    """The admin home page, behind login like every view (admin_views/dashboard.py draws it)."""
 
 
 class SecuredView(SecuredMixin, BaseView):

@@ -20,6 +20,7 @@ from admin_views.base import (
     require_role,
     safe_return,
 )
+from admin_views.filters import UtcPeriodFilter
 from app.errors import DomainError
 from app.extensions import db
 from app.models import BatchCsvIntegration, Campaign, Role
@@ -92,7 +93,16 @@ class PendingBatchesView(TenantModelView):
         "updated_at",
     ]
     column_default_sort = [("next_run_at", False), ("id", False)]
-    column_filters = ["campaign.advertiser_id", "campaign.advertiser.name", "campaign_id", "campaign.name", "label"]
+    column_filters = [
+        "campaign.advertiser_id",
+        "campaign.advertiser.name",
+        "campaign_id",
+        "campaign.name",
+        "label",
+        # What the dashboard's links filter by (?flt0_integration_id_equals=7).
+        "id",
+        UtcPeriodFilter(BatchCsvIntegration.next_run_at, "Next run"),
+    ]
     column_searchable_list = ["label", "campaign.name", "campaign.advertiser.name"]
     column_auto_select_related = False
     column_formatters = {

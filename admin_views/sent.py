@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView, flash_error, preview_paging, require_role, safe_return
+from admin_views.filters import UtcPeriodFilter
 from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.models import IN_FLIGHT, Role, SentBatch, User
@@ -68,7 +69,19 @@ class SentBatchesView(TenantModelView):
     column_labels = LABELS
     column_sortable_list = list(LABELS)
     column_default_sort = ("id", True)
-    column_filters = ["advertiser_id", "advertiser_name", "campaign_id", "campaign_name", "label", "status", "trigger"]
+    column_filters = [
+        "advertiser_id",
+        "advertiser_name",
+        "campaign_id",
+        "campaign_name",
+        "label",
+        "status",
+        "trigger",
+        # What the dashboard's links filter by (?flt0_sent_in_period_utc=2026-11-29).
+        "integration_id",
+        UtcPeriodFilter(SentBatch.sent_at, "Sent"),
+        UtcPeriodFilter(SentBatch.created_at, "Created"),
+    ]
     column_searchable_list = ["label", "campaign_name", "advertiser_name", "file_name"]
     column_auto_select_related = False
     column_formatters = {

@@ -1,10 +1,10 @@
-"""Screenshots of the admin for the README: docs/screenshots/{pending,sent,configure}.png.
+"""Screenshots of the admin for the README: docs/screenshots/{pending,sent,configure,...}.png.
 
 Builds a throw-away instance (SQLite + embedded Redis in a temp dir), seeds the demo
 data, sends a few files through the real pipeline, serves the app on 127.0.0.1 and
 photographs the pages with headless Chromium (Debian's /usr/bin/chromium).
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--only dashboard,lead-trace]
 """
 
 from __future__ import annotations
@@ -69,6 +69,45 @@ def seed(app) -> None:
         sending.batch_now(ids[6:7], manager)  # left in flight: shows the live status badge
 
 
+def spread_history(app) -> str:
+    """Give the dashboard a month to draw: the files just sent are dated over the last weeks and
+    two of them failed (the demo sends everything in one minute). Returns an external id to
+    trace: a lead delivered by one integration and still pending in another."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import BatchCsvIntegration, Lead, QueueEntry, SentBatch, User
+    from app.models.types import utcnow
+    from app.services import sending
+    from jobs.worker import run_burst
+
+    with app.app_context():
+        manager = db.session.scalar(select(User).where(User.email == "manager@demo.local"))
+        ids = list(db.session.scalars(select(BatchCsvIntegration.id).order_by(BatchCsvIntegration.id)))
+        sending.batch_now(ids[8:20], manager)
+        run_burst(app, in_thread=False)
+        files = list(
+            db.session.scalars(select(SentBatch).where(SentBatch.status == "delivered").order_by(SentBatch.id))
+        )
+        now = utcnow()
+        for n, batch in enumerate(files):
+            when = now - timedelta(days=(n * 5) % 27, hours=n % 7)
+            batch.created_at = batch.sent_at = batch.updated_at = when
+        for batch in files[-2:]:
+            batch.status, batch.sent_at, batch.last_error = "failed", None, "connection refused by the partner's server"
+        db.session.commit()
+        pending = select(QueueEntry.lead_id).where(QueueEntry.sent_batch_id.is_(None))
+        lead_id = db.session.scalar(
+            select(QueueEntry.lead_id)
+            .where(QueueEntry.sent_batch_id.is_not(None), QueueEntry.lead_id.in_(pending))
+            .order_by(QueueEntry.lead_id)
+            .limit(1)
+        )
+        return db.session.get(Lead, lead_id).external_id if lead_id else "demo-1-0"
+
+
 def serve(app):
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -81,7 +120,7 @@ def serve(app):
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
-def shoot(base: str, out: Path) -> list[Path]:
+def shoot(base: str, out: Path, only: set[str] | None = None, trace_id: str = "") -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -94,26 +133,23 @@ def shoot(base: str, out: Path) -> list[Path]:
         page.fill("input[name=password]", "demo-password")
         page.click("button[type=submit]")
         page.wait_for_url("**/pending-batch/**")
-        for name, path in [
-            ("pending", "/v2/system/campaign-lead-batch/pending-batch/"),
-            ("sent", "/v2/system/campaign-lead-batch/sent-batches/"),
-            ("configure", "/admin/integrations/edit/?id=1"),
-        ]:
-            page.goto(base + path)
-            page.wait_for_load_state("networkidle")
-            target = out / f"{name}.png"
-            page.screenshot(path=str(target), full_page=name == "configure")
-            shots.append(target)
-        extra = [
-            ("pending-view", "/v2/system/campaign-lead-batch/pending-batch/view/10"),
-            ("credentials", "/admin/credentials/new/"),
-            ("audit", "/admin/audit/"),
+        pages = [
+            ("pending", "/v2/system/campaign-lead-batch/pending-batch/", False),
+            ("sent", "/v2/system/campaign-lead-batch/sent-batches/", False),
+            ("configure", "/admin/integrations/edit/?id=1", True),
+            ("pending-view", "/v2/system/campaign-lead-batch/pending-batch/view/10", False),
+            ("credentials", "/admin/credentials/new/", False),
+            ("audit", "/admin/audit/", False),
+            ("dashboard", "/admin/", True),
+            ("lead-trace", f"/admin/lead-trace/?by=externalId&q={trace_id}", False),
         ]
-        for name, path in extra:
+        for name, path, full_page in pages:
+            if only and name not in only:
+                continue
             page.goto(base + path)
             page.wait_for_load_state("networkidle")
             target = out / f"{name}.png"
-            page.screenshot(path=str(target))
+            page.screenshot(path=str(target), full_page=full_page)
             shots.append(target)
         browser.close()
     return shots
@@ -122,13 +158,16 @@ def shoot(base: str, out: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--only", default="", help="comma-separated names, e.g. dashboard,lead-trace")
     args = parser.parse_args()
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
     with tempfile.TemporaryDirectory(prefix="bm-shots-", dir="/tmp") as tmp:
         app = build_app(Path(tmp))
         seed(app)
+        trace_id = spread_history(app) if not only or only & {"dashboard", "lead-trace"} else ""
         server, base = serve(app)
         try:
-            for path in shoot(base, Path(args.out)):
+            for path in shoot(base, Path(args.out), only, trace_id):
                 print(path)
         finally:
             server.shutdown()

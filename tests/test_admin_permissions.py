@@ -46,7 +46,8 @@ class Case:
 
 CASES = [
     # Pages (GET)
-    Case("admin index", "GET", "/admin/", "viewer", 302, scoped=False),
+    Case("dashboard", "GET", "/admin/", "viewer", 200, scoped=False),
+    Case("lead trace", "GET", "/admin/lead-trace/?by=externalId&q=ext-1", "viewer", 200, scoped=False),
     Case("pending list", "GET", PENDING + "/", "viewer", 200, scoped=False),
     Case("pending leads", "GET", PENDING + "/view/{integration}", "viewer", 200),
     Case("sent list", "GET", SENT + "/", "viewer", 200, scoped=False),
