@@ -133,3 +133,32 @@ def test_the_lease_renews_while_a_file_is_being_read_from_the_database(world, ap
     finally:
         rows.close()
         held.release()
+
+
+def test_a_send_whose_lease_lapsed_mid_upload_leaves_the_batch_to_the_next_job(world, app, sftp_server, monkeypatch):
+    """The lease lapses locally (no renewal in time) while the SFTP upload runs: the upload
+    stops, the transport's error is not taken for a delivery failure, the batch stays stored."""
+    from app.services import credentials, pipeline
+
+    app.config.update(SEND_LEASE_SECONDS=2, SEND_HEARTBEAT_SECONDS=1.5)  # safe for 0.5 s after a renewal
+    integ = world.a.integration
+    cred = credentials.create_credential(integ.enterprise_id, "sftp login", "password", sftp_server.password)
+    integ.delivery_method, integ.delivery, integ.credential_id = "sftp", sftp_server.settings(), cred.id
+    db.session.commit()
+    batch_id = _claimed(world)
+
+    class Stalled:  # the link stalls before the first byte goes out
+        def __init__(self, transport):
+            self._transport = transport
+
+        def deliver(self, source, settings, secret):
+            time.sleep(0.8)
+            return self._transport.deliver(source, settings, secret)
+
+    real = pipeline.get_transport
+    monkeypatch.setattr(pipeline, "get_transport", lambda method: Stalled(real(method)))
+    assert pipeline.process_batch(batch_id, final_attempt=True) == "lost"
+    db.session.expire_all()
+    batch = db.session.get(SentBatch, batch_id)
+    assert (batch.status, batch.last_error, batch.lease_owner) == ("stored", None, None)
+    assert sftp_server.files() == {}

@@ -72,6 +72,8 @@ def process_batch(batch_id: int, *, final_attempt: bool = True, retry_in: int | 
             raise
         except Exception as exc:
             db.session.rollback()
+            if not lease.valid:  # a transport may have wrapped the LeaseLost its upload stream raised
+                raise LeaseLost(f"batch {batch_id}: the lease lapsed during the send") from exc
             transient = not isinstance(exc, DomainError) or (isinstance(exc, DeliveryError) and exc.transient)
             message = _message(exc)
             if transient and not final_attempt:
