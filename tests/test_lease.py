@@ -160,5 +160,8 @@ def test_a_send_whose_lease_lapsed_mid_upload_leaves_the_batch_to_the_next_job(w
     assert pipeline.process_batch(batch_id, final_attempt=True) == "lost"
     db.session.expire_all()
     batch = db.session.get(SentBatch, batch_id)
-    assert (batch.status, batch.last_error, batch.lease_owner) == ("stored", None, None)
+    assert (batch.status, batch.last_error) == ("stored", None)
     assert sftp_server.files() == {}
+    # Its lease is left to expire, and the reconciler then hands the batch to a new job.
+    assert batch.lease_owner is not None and ticks.reconcile_stuck() == []
+    assert ticks.reconcile_stuck(batch.lease_until + timedelta(seconds=1)) == [batch_id]

@@ -98,11 +98,21 @@ class Lease:
         self._thread = threading.Thread(target=self._beat, args=(app,), name=f"lease-{self.batch_id}", daemon=True)
         self._thread.start()
 
-    def release(self) -> None:
-        """Stop the heartbeat and free the batch (only if it is still ours)."""
+    def stop(self) -> None:
+        """Stop the heartbeat, leaving the lease to expire: the reconciler then re-enqueues the batch."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+    def release(self) -> None:
+        """Stop the heartbeat and free the batch, if the lease is still ours and valid.
+
+        A lease that lapsed is left to expire (we cannot be sure it is still ours): the
+        reconciler then re-enqueues the batch if it is still in flight.
+        """
+        self.stop()
+        if not self.valid:
+            return
         table = SentBatch.__table__
         db.session.execute(
             table.update()

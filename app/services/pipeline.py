@@ -84,7 +84,9 @@ def process_batch(batch_id: int, *, final_attempt: bool = True, retry_in: int | 
         db.session.refresh(batch)
         return batch.status
     except LeaseLost as exc:
-        # Another job has (or may now take) the batch: leave its state to that job.
+        # Another job has (or may now take) the batch: leave its state to that job. The
+        # lease is left to expire (release() frees only a valid one), so the reconciler
+        # re-enqueues the batch within a lease if nobody has taken it yet.
         db.session.rollback()
         log.warning("batch %s: %s; leaving it to the next job", batch_id, exc)
         return "lost"
