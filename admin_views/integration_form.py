@@ -95,7 +95,7 @@ class IntegrationForm(BaseForm):
     prefix = StringField("Key prefix")
     endpoint_url = StringField("Endpoint URL", description="Leave empty for AWS.")
     region = StringField("Region")
-    directory = StringField("Folder", description="Under the server's allowed delivery root.")
+    directory = StringField("Folder", description="A folder inside your enterprise's delivery folder, e.g. acme/daily.")
 
     form_errors_extra: list[str]
 

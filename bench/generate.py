@@ -427,7 +427,7 @@ class Plan:
                 "send_empty": False,
                 "fields": HOT_FIELDS if integ == 1 else SMALL_FIELDS,
                 "delivery_method": "local",
-                "delivery": {"directory": str(common.RESULTS / "outbox" / f"integration-{integ}")},
+                "delivery": {"directory": f"integration-{integ}"},
                 "credential_id": None,
                 "pending_count": self.pending[integ],
                 "created_at": created,

@@ -61,6 +61,13 @@ def stored_bytes(batch: SentBatch) -> bytes:
         return f.read()
 
 
+def local_dir(enterprise_id: int, directory: str) -> Path:
+    """Where an enterprise's local-folder deliveries land: <LOCAL_DELIVERY_ROOT>/<enterprise id>/<folder>."""
+    from flask import current_app
+
+    return Path(current_app.config["LOCAL_DELIVERY_ROOT"]) / str(enterprise_id) / directory
+
+
 def delivered_files(directory: str | Path) -> list[Path]:
     """Visible files at a local destination (temporary upload names start with a dot)."""
     path = Path(directory)

@@ -6,8 +6,6 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask import current_app
-
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Enterprise, User
 from app.services import accounts
@@ -67,7 +65,7 @@ def integration(camp: Campaign, label: str | None = None, **kw) -> BatchCsvInteg
         "timezone": "UTC",
         "fields": DEFAULT_FIELDS,
         "delivery_method": "local",
-        "delivery": {"directory": f"{current_app.config['LOCAL_DELIVERY_ROOT']}/integration-{n}"},
+        "delivery": {"directory": f"integration-{n}"},
     }
     defaults.update(kw)
     obj = BatchCsvIntegration(enterprise_id=camp.enterprise_id, campaign_id=camp.id, **defaults)

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from flask import current_app
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -41,7 +40,7 @@ def _form(world, **changes) -> MultiDict:
         "max_leads_per_file": "500",
         "fields_json": json.dumps(MAPPING),
         "delivery_method": "local",
-        "directory": f"{current_app.config['LOCAL_DELIVERY_ROOT']}/partner",
+        "directory": "partner",
         "credential_id": "0",
     }
     data.update(changes)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -11,6 +9,7 @@ from app.models import AuditEvent, BatchCsvIntegration, SentBatch
 from app.services import pipeline
 from app.services.storage import get_store
 from tests import factories
+from tests.engine_support import local_dir
 
 
 def bearer(token: str) -> dict:
@@ -109,7 +108,9 @@ def _delivered_batch(client, world) -> SentBatch:
 def test_download_is_the_delivered_file_with_etag_range_and_disposition(client, world):
     batch = _delivered_batch(client, world)
     stored = get_store().open(batch.storage_key).read()
-    delivered = (Path(world.a.integration.delivery["directory"]) / batch.file_name).read_bytes()
+    delivered = (
+        local_dir(world.a.enterprise.id, world.a.integration.delivery["directory"]) / batch.file_name
+    ).read_bytes()
     assert stored == delivered
 
     url = f"/api/v4/campaign-lead-batches/{batch.id}/download"

@@ -13,7 +13,7 @@ from app.models import BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatc
 from app.services import sending
 from app.services.actors import SYSTEM
 from app.services.intake import ingest_leads
-from tests.engine_support import counter, csv_rows, delivered_files, drain, pending_count, stored_bytes
+from tests.engine_support import counter, csv_rows, delivered_files, drain, local_dir, pending_count, stored_bytes
 
 
 def _run_concurrently(app, workers: list) -> list[BaseException]:
@@ -111,7 +111,8 @@ def _scenario(app, world, *, senders: int, rounds: int, chunks: int, max_per_fil
         seen += [int(row[0]) for row in csv_rows(stored_bytes(batch))[1:]]
     lead_ids = db.session.scalars(select(Lead.id).where(Lead.campaign_id == campaign_id)).all()
     assert sorted(seen) == sorted(lead_ids)  # every lead in exactly one file
-    directory = db.session.get(BatchCsvIntegration, integration_id).delivery["directory"]
+    integration = db.session.get(BatchCsvIntegration, integration_id)
+    directory = local_dir(integration.enterprise_id, integration.delivery["directory"])
     assert len(delivered_files(directory)) == len([b for b in sent if b.lead_count or b.row_count == 0])
 
 

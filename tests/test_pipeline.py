@@ -13,7 +13,7 @@ from app.services import pipeline, sending
 from app.services.actors import SYSTEM
 from app.services.storage import get_store
 from tests import factories
-from tests.engine_support import attached_lead_ids, batches, csv_rows, delivered_files, drain, stored_bytes
+from tests.engine_support import attached_lead_ids, batches, csv_rows, delivered_files, drain, local_dir, stored_bytes
 
 
 def _claim(world, n: int = 5, **settings) -> SentBatch:
@@ -37,7 +37,10 @@ def test_a_batch_already_delivered_is_left_alone(world, app):
     db.session.expire_all()
     after = db.session.get(SentBatch, batch.id)
     assert (after.attempts, after.sent_at) == (attempts, sent_at)
-    assert len(delivered_files(world.a.integration.delivery["directory"])) == 1
+    assert (
+        len(delivered_files(local_dir(world.a.integration.enterprise_id, world.a.integration.delivery["directory"])))
+        == 1
+    )
 
 
 def test_rebuilding_a_claimed_batch_gives_the_same_name_and_bytes(world):
@@ -58,7 +61,9 @@ def test_rebuilding_a_claimed_batch_gives_the_same_name_and_bytes(world):
     db.session.expire_all()
     again = db.session.get(SentBatch, batch.id)
     assert (again.file_name, again.sha256, again.size_bytes) == (name, sha, size)
-    (delivered,) = delivered_files(world.a.integration.delivery["directory"])
+    (delivered,) = delivered_files(
+        local_dir(world.a.integration.enterprise_id, world.a.integration.delivery["directory"])
+    )
     assert delivered.read_bytes() == stored_bytes(again)
 
 
@@ -80,7 +85,7 @@ def test_a_stored_file_that_changed_is_never_delivered(world):
     (batch,) = batches(integ.id)
     assert batch.status == "failed" and "checksum" in batch.last_error
     assert len(attached_lead_ids(batch.id)) == 5
-    assert delivered_files(good["directory"]) == []
+    assert delivered_files(local_dir(integ.enterprise_id, good["directory"])) == []
 
 
 def test_a_batch_leased_by_another_job_is_not_touched(world, app):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app.extensions import db
 from app.models import SentBatch
 from app.services import credentials, sending
 from tests import factories
-from tests.engine_support import attached_lead_ids, batches, csv_rows, delivered_files, drain, stored_bytes
+from tests.engine_support import attached_lead_ids, batches, csv_rows, delivered_files, drain, local_dir, stored_bytes
 
 LEADS = 40
 
@@ -45,7 +43,9 @@ def _resend(world, batch: SentBatch) -> None:
 def test_local(world):
     batch = _send_and_check(world)
     _resend(world, batch)
-    (delivered,) = delivered_files(world.a.integration.delivery["directory"])
+    (delivered,) = delivered_files(
+        local_dir(world.a.integration.enterprise_id, world.a.integration.delivery["directory"])
+    )
     assert delivered.name == batch.file_name and delivered.read_bytes() == stored_bytes(batch)
 
 
@@ -107,7 +107,7 @@ def test_a_killed_upload_leaves_no_partial_file_after_the_next_attempt(world, re
 
     if method == "local":
         _configure(world, "local", local)
-        folder = Path(local["directory"])
+        folder = local_dir(integ.enterprise_id, local["directory"])
         folder.mkdir(parents=True, exist_ok=True)
         stale = folder / f".{batch.file_name}.{batch.id}.part3f9a1c"  # the local transport adds 6 hex
     else:

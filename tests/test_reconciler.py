@@ -20,6 +20,7 @@ from tests.engine_support import (
     csv_rows,
     delivered_files,
     drain,
+    local_dir,
     run_hooked_worker,
     run_worker,
     stored_bytes,
@@ -56,7 +57,10 @@ def test_reconciling_a_batch_whose_job_still_exists_delivers_it_once(world, app)
     drain()
     (batch,) = batches()
     assert batch.status == "delivered" and batch.attempts == 1
-    assert len(delivered_files(world.a.integration.delivery["directory"])) == 1
+    assert (
+        len(delivered_files(local_dir(world.a.integration.enterprise_id, world.a.integration.delivery["directory"])))
+        == 1
+    )
 
 
 def test_failed_and_delivered_batches_are_never_reenqueued(world, app):
@@ -99,7 +103,7 @@ def test_workers_sigkilled_at_each_stage_then_reconciler_and_a_fresh_worker(
     assert [b.status for b in found] == ["claimed", "stored", "stored"]
     assert [b.attempts for b in found] == [0, 1, 1]
     for integ, batch in zip(integrations, found, strict=True):
-        assert delivered_files(integ.delivery["directory"]) == []
+        assert delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"])) == []
         assert len(attached_lead_ids(batch.id)) == 60
 
     # A dead job's lease expires unrenewed; only then may another job take the batch.
@@ -114,7 +118,7 @@ def test_workers_sigkilled_at_each_stage_then_reconciler_and_a_fresh_worker(
     for integ, batch_id in zip(integrations, ids, strict=True):
         batch = db.session.get(SentBatch, batch_id)
         assert batch.status == "delivered"
-        (delivered,) = delivered_files(integ.delivery["directory"])  # no duplicate file
+        (delivered,) = delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))  # no duplicate file
         assert delivered.name == batch.file_name and delivered.read_bytes() == stored_bytes(batch)
         lead_ids = [int(row[0]) for row in csv_rows(delivered.read_bytes())[1:]]
         assert sorted(lead_ids) == sorted(attached_lead_ids(batch.id)) and len(set(lead_ids)) == 60

@@ -20,7 +20,7 @@ from app.services import sending
 from app.services.queueing import enqueue_process
 from tests import factories
 from tests.conftest import make_config
-from tests.engine_support import attached_lead_ids, csv_rows, stored_bytes, worker_env
+from tests.engine_support import attached_lead_ids, csv_rows, local_dir, stored_bytes, worker_env
 from tests.process_support import OwnedRedis, Process, marker_pid, wait_for
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def _assert_delivered_once(integration, batch_id: int, leads: int) -> None:
     db.session.expire_all()
     batch = db.session.get(SentBatch, batch_id)
     assert batch.status == "delivered"
-    directory = integration.delivery["directory"]
+    directory = local_dir(integration.enterprise_id, integration.delivery["directory"])
     entries = sorted(os.listdir(directory))
     assert entries == [batch.file_name], entries
     with open(os.path.join(directory, batch.file_name), "rb") as fh:

@@ -17,6 +17,7 @@ from tests.engine_support import (
     csv_rows,
     delivered_files,
     drain,
+    local_dir,
     pending_count,
     stored_bytes,
 )
@@ -48,7 +49,7 @@ def test_batch_now_claims_every_pending_lead_and_delivers_the_file(world):
         world.a.campaign.name,
         integ.label,
     )
-    (delivered,) = delivered_files(integ.delivery["directory"])
+    (delivered,) = delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))
     assert delivered.name == batch.file_name
     assert delivered.read_bytes() == stored_bytes(batch)
     rows = csv_rows(delivered.read_bytes())
@@ -86,7 +87,7 @@ def test_max_leads_per_file_splits_into_several_files_in_queue_order(world):
 
     drain()
     assert [b.status for b in batches(integ.id)] == ["delivered"] * 3
-    assert len(delivered_files(integ.delivery["directory"])) == 3
+    assert len(delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))) == 3
 
 
 def test_exact_multiple_of_max_leads_makes_no_empty_extra_file(world):
@@ -111,7 +112,7 @@ def test_nothing_pending_is_empty_unless_the_integration_sends_empty_files(world
     drain()
     (batch,) = batches(integ.id)
     assert batch.status == "delivered" and batch.row_count == 0
-    (delivered,) = delivered_files(integ.delivery["directory"])
+    (delivered,) = delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))
     assert csv_rows(delivered.read_bytes()) == [[f["header"] for f in factories.DEFAULT_FIELDS]]
 
 
@@ -196,7 +197,7 @@ def test_failed_send_keeps_its_leads_and_retry_redelivers_the_same_stored_file(w
     drain()
     (batch,) = batches(integ.id)
     assert batch.status == "delivered" and batch.attempts == 2 and batch.sha256 == stored_sha
-    (delivered,) = delivered_files(good["directory"])
+    (delivered,) = delivered_files(local_dir(integ.enterprise_id, good["directory"]))
     assert delivered.read_bytes() == stored_bytes(batch)
     actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.severity == "high")).all()
     assert "retry" in actions and "batch_now" in actions
@@ -210,7 +211,7 @@ def test_resend_delivers_the_same_stored_file_as_a_new_file_row(world):
         sending.resend_batch(outcome.batch_id, world.a.users["manager"])  # not delivered yet
     drain()
     (original,) = batches(integ.id)
-    (delivered,) = delivered_files(integ.delivery["directory"])
+    (delivered,) = delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))
     delivered.unlink()
 
     resend = sending.resend_batch(original.id, world.a.users["admin"])
@@ -226,7 +227,9 @@ def test_resend_delivers_the_same_stored_file_as_a_new_file_row(world):
     assert resent.storage_key == original.storage_key
     assert attached_lead_ids(resent.id) == []  # the leads stay with the original
     assert len(attached_lead_ids(original.id)) == 4
-    files = {p.name: p.read_bytes() for p in delivered_files(integ.delivery["directory"])}
+    files = {
+        p.name: p.read_bytes() for p in delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))
+    }
     assert files[original.file_name] == stored_bytes(original)
     # Resending the resend points at the original file.
     again = sending.resend_batch(resent.id, world.a.users["manager"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
@@ -93,7 +92,7 @@ def test_the_configure_form_shows_the_error_on_the_field(client, world, app):
             "compression": "none",
             "fields_json": json.dumps([{"source": "lead.id", "header": "ID"}]),
             "delivery_method": "local",
-            "directory": f"{current_app.config['LOCAL_DELIVERY_ROOT']}/wide",
+            "directory": "wide",
             "credential_id": "0",
         }
     )

@@ -22,11 +22,17 @@ def app(delivery_app):
 
 
 @pytest.fixture
-def root(app, tmp_path) -> Path:
+def outbox(app, tmp_path) -> Path:
     path = tmp_path / "outbox"
     path.mkdir()
     app.config["LOCAL_DELIVERY_ROOT"] = str(path)
     return path
+
+
+@pytest.fixture
+def root(outbox) -> Path:
+    """Enterprise 1's folder (make_source delivers for enterprise 1)."""
+    return outbox / "1"
 
 
 def listing(directory: Path) -> dict[str, bytes]:
@@ -39,13 +45,22 @@ def test_delivery_creates_the_directory_and_writes_identical_bytes(root):
     receipt = local.deliver(make_source(data, "acme.csv"), {"directory": "acme/daily"}, None)
 
     assert listing(root / "acme" / "daily") == {"acme.csv": data}
-    assert receipt.remote == str(root / "acme" / "daily" / "acme.csv")
+    # The receipt names the file inside the enterprise's folder, not a path of the server.
+    assert receipt.remote == "acme/daily/acme.csv"
     assert receipt.remote_size == len(data)
 
 
-def test_absolute_directory_inside_the_root_is_accepted(root):
-    local.deliver(make_source(b"a\r\n"), {"directory": str(root / "abs")}, None)
-    assert listing(root / "abs") == {"leads.csv": b"a\r\n"}
+def test_each_enterprise_writes_only_inside_its_own_folder(outbox):
+    local.deliver(make_source(b"a\r\n", enterprise_id=1), {"directory": "daily"}, None)
+    local.deliver(make_source(b"b\r\n", enterprise_id=2), {"directory": "daily"}, None)
+    assert listing(outbox / "1" / "daily") == {"leads.csv": b"a\r\n"}
+    assert listing(outbox / "2" / "daily") == {"leads.csv": b"b\r\n"}
+
+
+def test_without_an_enterprise_nothing_is_written(outbox):
+    with pytest.raises(DeliveryError, match="needs the enterprise"):
+        local.deliver(make_source(b"x", enterprise_id=None), {"directory": "x"}, None)
+    assert list(outbox.iterdir()) == []
 
 
 def test_redelivery_replaces_the_file_never_duplicates(root):
@@ -54,27 +69,28 @@ def test_redelivery_replaces_the_file_never_duplicates(root):
     assert listing(root / "x") == {"leads.csv": b"second version\r\n"}
 
 
-@pytest.mark.parametrize("directory", ["../elsewhere", "/etc", "a/../../b"])
-def test_directories_outside_the_root_are_refused_when_configured(root, directory):
+@pytest.mark.parametrize("directory", ["../elsewhere", "/etc", "a/../../b", "../2/daily", "a\\b", "C:/x", "x/.."])
+def test_absolute_and_parent_paths_are_refused_without_naming_a_server_path(outbox, directory):
     with pytest.raises(ValidationError) as caught:
         local.validate_settings({"directory": directory})
-    assert caught.value.details == {"delivery.directory": [f"must be inside the local delivery root {root}"]}
+    [message] = caught.value.details["delivery.directory"]
+    assert "no leading /, no .." in message and str(outbox) not in message
 
 
-def test_symlink_escape_is_refused_at_validation_and_at_delivery(root, tmp_path):
+def test_folder_settings_are_normalised(outbox):
+    assert local.validate_settings({"directory": "./acme//daily/"}) == {"directory": "acme/daily"}
+
+
+def test_symlink_escape_is_refused_at_delivery(root, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
-    os.symlink(outside, root / "sneaky")
-    with pytest.raises(ValidationError):
-        local.validate_settings({"directory": "sneaky"})
-
-    # A link planted after the settings were saved is caught when delivering.
-    local.validate_settings({"directory": "later"})
+    root.mkdir(parents=True)
+    # A link planted inside the folder (by someone with access to the server) leads nowhere.
     os.symlink(outside, root / "later")
     with pytest.raises(DeliveryError) as caught:
         local.deliver(make_source(b"leads"), {"directory": "later"}, None)
     assert caught.value.transient is False
-    assert caught.value.message.endswith(f"must be inside the local delivery root {root}")
+    assert caught.value.message == "local delivery folder later leads outside your enterprise's delivery folder"
     assert list(outside.iterdir()) == []
 
 
@@ -84,11 +100,12 @@ def test_file_names_with_separators_are_refused(root):
 
 
 def test_a_file_where_the_directory_should_be_is_a_permanent_failure(root):
+    root.mkdir(parents=True)
     (root / "taken").write_bytes(b"not a directory")
     with pytest.raises(DeliveryError) as caught:
         local.deliver(make_source(b"x"), {"directory": "taken"}, None)
     assert caught.value.transient is False
-    assert caught.value.message == f"{root / 'taken'} is not a usable directory"
+    assert caught.value.message == "folder taken is not a usable directory"
 
 
 def test_stored_settings_that_no_longer_validate_fail_the_delivery_permanently(app):
@@ -102,17 +119,17 @@ def test_stored_settings_that_no_longer_validate_fail_the_delivery_permanently(a
     )
 
 
-def test_test_connection_ok_and_not_ok(root):
-    ok = local.test_connection({"directory": "probe"}, None)
-    assert (ok.ok, ok.message) == (True, f"{root / 'probe'} is writable.")
+def test_test_connection_ok_and_not_ok(root, outbox):
+    ok = local.test_connection({"directory": "probe"}, None, enterprise_id=1)
+    assert (ok.ok, ok.message) == (True, "Folder probe is writable.")
     assert listing(root / "probe") == {}
 
-    outside = local.test_connection({"directory": "../../etc"}, None)
-    assert outside.ok is False
-    assert (
-        outside.message
-        == f"invalid local delivery settings: delivery.directory: must be inside the local delivery root {root}"
-    )
+    outside = local.test_connection({"directory": "../../etc"}, None, enterprise_id=1)
+    assert outside.ok is False and "no leading /, no .." in outside.message
+    assert str(outbox) not in outside.message
+
+    nobody = local.test_connection({"directory": "probe"}, None)
+    assert nobody.ok is False and "needs the enterprise" in nobody.message
 
 
 def test_every_method_has_a_transport_and_unknown_methods_are_a_validation_error(app):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
@@ -64,7 +62,6 @@ def seed(leads: int = 20_000, progress: Callable[[int], None] | None = None) -> 
             DEMO_OPERATOR, Role.ADMIN.value, OPERATOR_ENTERPRISE, DEMO_PASSWORD, platform_operator=True
         )
     enterprise = accounts.get_or_create_enterprise(DEMO_ENTERPRISE)
-    outbox = Path(current_app.config["LOCAL_DELIVERY_ROOT"]) / "demo"
 
     campaigns: list[Campaign] = []
     integration_no = 0
@@ -98,7 +95,8 @@ def seed(leads: int = 20_000, progress: Callable[[int], None] | None = None) -> 
                         "next_run_at": scheduling.next_run(cron, tz, utcnow()),
                         "fields": FIELDS,
                         "delivery_method": "local",
-                        "delivery": {"directory": str(outbox / f"integration-{integration_no + 1}")},
+                        # Inside the enterprise's folder: <LOCAL_DELIVERY_ROOT>/<enterprise id>/integration-N
+                        "delivery": {"directory": f"integration-{integration_no + 1}"},
                     },
                 )
                 integration_no += 1

@@ -122,17 +122,19 @@ def check_delivery_connection(enterprise_id: int, delivery: Any, user: Actor | N
     validate_delivery(enterprise_id, delivery, values, errors)
     if errors:
         raise ValidationError("invalid delivery settings", errors)
-    return _check_connection(delivery["method"], values["delivery"], values.get("credential_id"))
+    return _check_connection(enterprise_id, delivery["method"], values["delivery"], values.get("credential_id"))
 
 
 def check_integration_connection(integration: BatchCsvIntegration, user: Actor | None):
     """Try to reach a saved integration's destination -> ConnectionResult(ok, message)."""
     _require_admin(user)
     _require_same_enterprise(integration, user)
-    return _check_connection(integration.delivery_method, integration.delivery or {}, integration.credential_id)
+    return _check_connection(
+        integration.enterprise_id, integration.delivery_method, integration.delivery or {}, integration.credential_id
+    )
 
 
-def _check_connection(method: str, settings: dict, credential_id: int | None):
+def _check_connection(enterprise_id: int, method: str, settings: dict, credential_id: int | None):
     from app.services.transports import get_transport
 
     secret = None
@@ -140,4 +142,4 @@ def _check_connection(method: str, settings: dict, credential_id: int | None):
         from app.services.credentials import reveal
 
         secret = reveal(db.session.get(Credential, credential_id))
-    return get_transport(method).test_connection(settings, secret)
+    return get_transport(method).test_connection(settings, secret, enterprise_id=enterprise_id)

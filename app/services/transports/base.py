@@ -114,8 +114,13 @@ class Transport(ABC):
         """Deliver the file (idempotently: a re-delivery replaces, never duplicates)."""
 
     @abstractmethod
-    def test_connection(self, settings: dict, secret: Secret | None) -> ConnectionResult:
-        """Connect, authenticate and check the destination; never raises for a bad destination."""
+    def test_connection(
+        self, settings: dict, secret: Secret | None, enterprise_id: int | None = None
+    ) -> ConnectionResult:
+        """Connect, authenticate and check the destination; never raises for a bad destination.
+
+        `enterprise_id` is whose destination it is (the local folder is per enterprise).
+        """
 
     def check_secret(self, secret: Secret | None) -> None:
         """A clear, permanent error when the credential is missing or of the wrong kind."""

@@ -251,7 +251,7 @@ class EmailTransport(Transport):
             )
         return message
 
-    def test_connection(self, settings: dict, secret: Secret | None):
+    def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
         def attempt() -> str:
             clean = self.validate_settings(settings)
             server = parse_smtp_url(current_app.config.get("SMTP_URL", ""))

@@ -72,7 +72,7 @@ class FtpTransport(Transport):
                 raise _ftp_error(exc, where, settings) from None
         return DeliveryReceipt(remote=final, remote_size=remote_size)
 
-    def test_connection(self, settings: dict, secret: Secret | None):
+    def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
         def attempt() -> str:
             clean = self.validate_settings(settings)
             probe = join_remote(clean["remoteDir"], f".batch-manager-probe-{secrets.token_hex(4)}")

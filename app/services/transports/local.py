@@ -1,4 +1,10 @@
-"""Local folder delivery, confined to LOCAL_DELIVERY_ROOT (the zero-setup outbox)."""
+"""Local folder delivery: each enterprise writes only inside its own folder of the outbox.
+
+The folder of an enterprise is `<LOCAL_DELIVERY_ROOT>/<enterprise id>/` (the id, not the
+name: names change, ids do not). Settings hold a relative folder inside it; an absolute
+path or `..` is refused, and symlinks are followed before writing so none leads out.
+Messages name the relative folder only, never a path of the server.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import os
 import secrets
 import shutil
 from contextlib import suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from flask import current_app
 
@@ -24,6 +30,9 @@ from app.services.transports.base import (
     temp_name,
 )
 
+RELATIVE_ONLY = "must be a folder inside your enterprise's delivery folder, such as acme/daily (no leading /, no ..)"
+LEFT_THE_FOLDER = "leads outside your enterprise's delivery folder"
+
 
 def delivery_root() -> Path:
     root = current_app.config.get("LOCAL_DELIVERY_ROOT")
@@ -32,16 +41,35 @@ def delivery_root() -> Path:
     return Path(root).resolve()
 
 
-def resolve_directory(directory: str) -> Path:
-    """The real directory for a setting, symlinks followed; ValueError if it leaves the root."""
-    root = delivery_root()
-    path = Path(directory)
-    if not path.is_absolute():
-        path = root / path
+def enterprise_root(enterprise_id: int | None) -> Path:
+    """`<LOCAL_DELIVERY_ROOT>/<enterprise id>`: the only place this enterprise's files go."""
+    if isinstance(enterprise_id, bool) or not isinstance(enterprise_id, int) or enterprise_id < 1:
+        # Fail closed: without an enterprise there is no folder to write into.
+        raise DeliveryError("local delivery needs the enterprise it delivers for", transient=False)
+    return delivery_root() / str(enterprise_id)
+
+
+def clean_directory(directory: str) -> str | None:
+    """The folder setting normalised (`a//b/` -> `a/b`), or None if it is not a plain relative path."""
+    if "\\" in directory or directory.startswith("/") or (len(directory) > 1 and directory[1] == ":"):
+        return None
+    parts = [part for part in PurePosixPath(directory).parts if part != "."]
+    if any(part == ".." for part in parts):
+        return None
+    return "/".join(parts) or "."
+
+
+def resolve_directory(enterprise_id: int | None, directory: str) -> Path:
+    """The real folder for a setting, symlinks followed; ValueError if it leaves the enterprise's folder."""
+    relative = clean_directory(directory)
+    if relative is None:
+        raise ValueError(RELATIVE_ONLY)
+    root = enterprise_root(enterprise_id)
     # resolve() follows every symlink that exists, so a link pointing outside is caught too.
-    resolved = path.resolve()
-    if resolved != root and root not in resolved.parents:
-        raise ValueError(f"must be inside the local delivery root {root}")
+    real_root = root.resolve()
+    resolved = (root / relative).resolve()
+    if resolved != real_root and real_root not in resolved.parents:
+        raise ValueError(LEFT_THE_FOLDER)
     return resolved
 
 
@@ -53,18 +81,16 @@ class LocalTransport(Transport):
     def validate_settings(self, settings: dict) -> dict:
         errors = SettingsErrors(self.method, settings, ("directory",))
         directory = errors.text("directory", max_length=1000)
-        if directory:
-            try:
-                resolve_directory(directory)
-            except ValueError as exc:
-                errors.add("directory", str(exc))
+        if directory and clean_directory(directory) is None:
+            errors.add("directory", RELATIVE_ONLY)
         errors.raise_if_any()
-        return {"directory": directory}
+        return {"directory": clean_directory(directory) or directory}
 
     def deliver(self, source: DeliverySource, settings: dict, secret: Secret | None) -> DeliveryReceipt:
         settings = self.settings_for_delivery(settings)
         plain_file_name(source.file_name)
-        target_dir = self._prepare(settings["directory"])
+        folder = settings["directory"]
+        target_dir = self._prepare(source.enterprise_id, folder)
         final = target_dir / source.file_name
         stale = temp_name(source.file_name, source.batch_id)
         partial = target_dir / (stale + secrets.token_hex(3))
@@ -84,40 +110,43 @@ class LocalTransport(Transport):
         except OSError as exc:
             with suppress(OSError):
                 partial.unlink()
-            raise _os_error(exc, target_dir) from None
-        return DeliveryReceipt(remote=str(final), remote_size=final.stat().st_size)
+            raise _os_error(exc, folder) from None
+        # The receipt names the file inside the enterprise's folder, not the server's path.
+        remote = source.file_name if folder == "." else f"{folder}/{source.file_name}"
+        return DeliveryReceipt(remote=remote, remote_size=final.stat().st_size)
 
-    def test_connection(self, settings: dict, secret: Secret | None):
+    def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
         def attempt() -> str:
-            target_dir = self._prepare(self.validate_settings(settings)["directory"])
+            folder = self.validate_settings(settings)["directory"]
+            target_dir = self._prepare(enterprise_id, folder)
             probe = target_dir / f".batch-manager-probe-{secrets.token_hex(4)}"
             try:
                 probe.write_bytes(b"")
                 probe.unlink()
             except OSError as exc:
-                raise _os_error(exc, target_dir) from None
-            return f"{target_dir} is writable."
+                raise _os_error(exc, folder) from None
+            return f"Folder {folder} is writable."
 
         return self.run_test(attempt, settings, secret)
 
     @staticmethod
-    def _prepare(directory: str) -> Path:
-        """Create the directory, then check again: a symlink could have appeared since validation."""
+    def _prepare(enterprise_id: int | None, directory: str) -> Path:
+        """Create the folder, then check again: a symlink could have appeared since validation."""
         try:
-            target_dir = resolve_directory(directory)
+            target_dir = resolve_directory(enterprise_id, directory)
             try:
                 target_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise _os_error(exc, target_dir) from None
-            return resolve_directory(directory)
-        except ValueError:
-            raise DeliveryError("local delivery directory is outside the allowed root", transient=False) from None
+                raise _os_error(exc, directory) from None
+            return resolve_directory(enterprise_id, directory)
+        except ValueError as exc:
+            raise DeliveryError(f"local delivery folder {directory} {exc}", transient=False) from None
 
 
-def _os_error(exc: OSError, directory: Path) -> DeliveryError:
+def _os_error(exc: OSError, folder: str) -> DeliveryError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return DeliveryError(f"permission denied writing to {directory}", transient=False)
+        return DeliveryError(f"permission denied writing to folder {folder}", transient=False)
     if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ELOOP):
-        return DeliveryError(f"{directory} is not a usable directory", transient=False)
-    # Disk full, I/O errors: may clear up, so worth a retry.
-    return DeliveryError(f"writing to {directory} failed: {exc.strerror or exc}", transient=True)
+        return DeliveryError(f"folder {folder} is not a usable directory", transient=False)
+    # Disk full, I/O errors: may clear up, so worth a retry. strerror is the OS's text, not a path.
+    return DeliveryError(f"writing to folder {folder} failed: {exc.strerror or type(exc).__name__}", transient=True)

@@ -83,7 +83,7 @@ class S3Transport(Transport):
             raise _s3_error(exc, settings, where) from None
         return DeliveryReceipt(remote=f"s3://{path}", remote_size=remote_size)
 
-    def test_connection(self, settings: dict, secret: Secret | None):
+    def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
         def attempt() -> str:
             clean = self.validate_settings(settings)
             where = _where(clean)

@@ -142,7 +142,7 @@ class SftpTransport(Transport):
                 raise _transfer_error(exc, where, settings["remoteDir"]) from exc
         return DeliveryReceipt(remote=final, remote_size=remote_size)
 
-    def test_connection(self, settings: dict, secret: Secret | None):
+    def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
         def attempt() -> str:
             clean = self.validate_settings(settings)
             where = f"{clean['host']}:{clean['port']}"
