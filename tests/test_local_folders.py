@@ -3,8 +3,10 @@ path of the server."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from flask import current_app
 from sqlalchemy import select
 
@@ -71,3 +73,68 @@ def test_test_connection_names_the_folder_not_the_server_path(client, world):
     result = client.post(url, headers=bearer(world.a.tokens["admin"])).json
     assert result == {"ok": True, "message": f"Folder {world.a.integration.delivery['directory']} is writable."}
     assert local_dir(world.a.enterprise.id, world.a.integration.delivery["directory"]).is_dir()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def upgrade_url(request, tmp_path):
+    """The migration test's own empty database (see tests/test_migrations.py)."""
+    from tests.test_migrations import scratch_url
+
+    yield from scratch_url.__wrapped__(request, tmp_path)
+
+
+def test_upgrade_makes_saved_local_folders_relative_to_the_enterprise(upgrade_url, tmp_path, redis_url):
+    """Folders saved as absolute paths (the demo seed did) keep delivering after the upgrade."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app import create_app
+    from tests.conftest import make_config
+    from tests.test_migrations import _build_at
+
+    app = create_app(make_config(tmp_path, upgrade_url, redis_url))
+    root = app.config["LOCAL_DELIVERY_ROOT"]
+    saved = {
+        2: f"{root}/demo/integration-3",  # under the root, as the demo seed wrote it
+    }
+    with app.app_context():
+        _build_at("20261130_50_lead_trace")
+        with db.engine.begin() as conn:
+            for row_id, directory in saved.items():
+                doc = json.dumps({"directory": directory})
+                conn.execute(text("UPDATE batch_integrations SET delivery = :d WHERE id = :i"), {"d": doc, "i": row_id})
+        upgrade(revision="20261130_60_local_folders")
+        db.session.expire_all()
+        integration = db.session.get(BatchCsvIntegration, 2)
+        assert integration.delivery == {"directory": "demo/integration-3"}
+        from app.services.transports import get_transport
+
+        result = get_transport("local").test_connection(
+            integration.delivery, None, enterprise_id=integration.enterprise_id
+        )
+        assert result.ok, result.message
+        assert (Path(root) / str(integration.enterprise_id) / "demo" / "integration-3").is_dir()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("directory", "folder"),
+    [
+        ("{root}/acme/daily", "acme/daily"),
+        ("{root}", "."),
+        ("/srv/elsewhere/daily", "daily"),
+        ("acme/../acme/daily", "acme/daily"),
+        ("already/relative", "already/relative"),
+    ],
+)
+def test_the_upgrade_rule_for_each_kind_of_saved_folder(tmp_path, directory, folder):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "local_folders", Path(__file__).parent.parent / "migrations/versions/20261130_60_local_folders.py"
+    )
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    root = str(tmp_path / "outbox")
+    assert migration.relative_folder(directory.format(root=root), root) == folder
