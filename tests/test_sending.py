@@ -164,7 +164,7 @@ def test_another_enterprises_files_are_not_found(world):
 
 
 def _fail_next_delivery(integ: BatchCsvIntegration) -> dict:
-    """Point the local delivery outside the allowed root: a permanent, clear failure."""
+    """Point the local delivery outside the enterprise's folder: a permanent, clear failure."""
     good = dict(integ.delivery)
     integ.delivery = {"directory": "/etc/not-allowed"}
     db.session.commit()
@@ -179,7 +179,7 @@ def test_failed_send_keeps_its_leads_and_retry_redelivers_the_same_stored_file(w
     drain()
     (batch,) = batches(integ.id)
     assert batch.status == "failed" and batch.attempts == 1
-    assert "root" in batch.last_error.lower() or "outside" in batch.last_error.lower()
+    assert "inside your enterprise's delivery folder" in batch.last_error
     assert len(attached_lead_ids(batch.id)) == 7 and counter(integ.id) == 0
     stored_sha = batch.sha256
 
