@@ -13,7 +13,7 @@ from app.models import AuditEvent, QueueEntry, SentBatch
 from app.services import sending
 from tests import factories
 from tests.admin_support import login
-from tests.engine_support import batches, csv_rows, delivered_files, drain, stored_bytes
+from tests.engine_support import batches, csv_rows, delivered_files, drain, local_dir, stored_bytes
 
 
 def bearer(token: str) -> dict:
@@ -63,7 +63,7 @@ def test_the_preview_is_the_file_the_real_send_then_delivers_and_claims_nothing(
     # Nothing was claimed: the same queue entries, all still pending, and no file row.
     assert _queue(integ.id) == queue_before
     assert db.session.scalar(select(func.count()).select_from(SentBatch)) == 0
-    assert delivered_files(integ.delivery["directory"]) == []
+    assert delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"])) == []
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "preview_file")).one()
     assert event.user_id == world.a.users["manager"].id and event.severity == "high"
     assert event.details["leadCount"] == 7 and event.details["fileName"] == _file_name(preview)
@@ -75,7 +75,7 @@ def test_the_preview_is_the_file_the_real_send_then_delivers_and_claims_nothing(
     assert batch.status == "delivered" and batch.lead_count == 7
     assert _file_name(preview) == batch.file_name == f"enterprise-a-feed_{batch.id}.csv.zip"
     assert preview.data == stored_bytes(batch)
-    (delivered,) = delivered_files(integ.delivery["directory"])
+    (delivered,) = delivered_files(local_dir(integ.enterprise_id, integ.delivery["directory"]))
     assert delivered.name == batch.file_name and delivered.read_bytes() == preview.data
     with zipfile.ZipFile(BytesIO(preview.data)) as archive:
         assert archive.namelist() == [f"enterprise-a-feed_{batch.id}.csv"]
