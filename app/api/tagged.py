@@ -176,7 +176,12 @@ class S3Delivery(Schema):
 class LocalDelivery(Schema):
     method = _tag("local")
     directory = line(
-        required=True, max_length=1000, metadata={"description": "a directory inside the configured delivery root"}
+        required=True,
+        max_length=1000,
+        metadata={
+            "description": "a relative folder inside the enterprise's own delivery folder "
+            "(<LOCAL_DELIVERY_ROOT>/<enterprise id>/), e.g. acme/daily: no leading /, no '..'"
+        },
     )
     credentialId = NullOnly()
 
