@@ -5,7 +5,8 @@ Examples:
     python -m bench                          # everything at the DESIGN.md scale
     python -m bench --scale 0.05             # a quick run on a twentieth of the data
     python -m bench --only tables,intake     # some benchmarks
-    python -m bench --backend postgresql     # tables on PostgreSQL only
+    python -m bench --backend postgresql     # tables and trace on PostgreSQL only
+    python -m bench --only trace --scale 0.25  # the lead trace on a quarter of the leads
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import click
 from bench import common, report
 from bench.common import Result
 
-ALL = ("tables", "send", "intake", "batch_now")
+ALL = ("tables", "trace", "send", "intake", "batch_now")
 
 
 @click.command()
@@ -29,7 +30,7 @@ ALL = ("tables", "send", "intake", "batch_now")
     type=click.Choice(["both", "postgresql", "sqlite"]),
     default="both",
     show_default=True,
-    help="databases for the tables benchmark (the others are PostgreSQL benchmarks)",
+    help="databases for the tables and trace benchmarks (the others are PostgreSQL benchmarks)",
 )
 @click.option("--only", default=",".join(ALL), show_default=True, help="comma-separated benchmarks to run")
 @click.option("--runs", type=int, default=30, show_default=True, help="requests per table case")
@@ -71,6 +72,11 @@ def main(
 
         for name in backends:
             steps.append((f"tables/{name}", lambda name=name: tables.run(need(name), name, runs=runs)))
+    if "trace" in chosen:
+        from bench import trace
+
+        for name in backends:
+            steps.append((f"trace/{name}", lambda name=name: trace.run(need(name), name, runs=runs)))
     if "send" in chosen:
         from bench import send_path
 

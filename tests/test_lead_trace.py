@@ -158,3 +158,17 @@ def test_admin_lead_trace_says_so_when_nothing_matches_or_the_value_is_bad(app, 
     assert bad.status_code == 200
     assert 'id="bm-trace-error"' in bad.get_data(as_text=True)
     assert client.get("/admin/lead-trace/?by=nonsense&q=x").status_code == 200
+
+
+def test_a_shared_email_finds_every_lead_of_the_enterprise_page_by_page(client, world, traced):
+    other = factories.campaign(world.a.advertiser, "Another campaign")
+    _ingest(other, "web-1", "ada.lovelace@example.com", "")
+    token = world.a.tokens["viewer"]
+    pages = [_get(client, token, f"email=ada.lovelace%40example.com&perPage=1&page={n}").json for n in (1, 2, 3)]
+    assert [p["meta"]["total"] for p in pages] == [2, 2, 2]
+    assert [[lead["externalId"] for lead in p["data"]] for p in pages] == [["crm-7"], ["web-1"], []]
+    both = _get(client, token, "email=ada.lovelace%40example.com").json
+    assert both["meta"]["total"] == 2 and {lead["campaignId"] for lead in both["data"]} == {
+        world.a.campaign.id,
+        other.id,
+    }

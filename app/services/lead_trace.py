@@ -68,7 +68,6 @@ def trace(enterprise_id: int, by: str, value: str, page: int = 1, per_page: int 
     column = getattr(Lead, SEARCH_KEYS[by]) if by in SEARCH_KEYS else None
     key = search_value(by, value)
     where = (column == key, Campaign.enterprise_id == enterprise_id)
-    total = db.session.scalar(select(func.count()).select_from(Lead).join(Campaign).where(*where)) or 0
     rows = db.session.execute(
         select(Lead, Campaign, Advertiser.name)
         .join(Campaign, Lead.campaign_id == Campaign.id)
@@ -78,6 +77,10 @@ def trace(enterprise_id: int, by: str, value: str, page: int = 1, per_page: int 
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
+    total = (page - 1) * per_page + len(rows)
+    if len(rows) == per_page or (page > 1 and not rows):
+        # A full (or past-the-end) page: count them. A search usually finds one lead: no count.
+        total = db.session.scalar(select(func.count()).select_from(Lead).join(Campaign).where(*where)) or 0
     leads = [
         LeadTrace(
             lead_id=lead.id,
