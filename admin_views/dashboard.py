@@ -21,7 +21,7 @@ PENDING = "pending_batches.index_view"
 
 
 def sent_link(status: str, period: str, by: str = "sent") -> str:
-    """Sent Batches with this status whose sent (or created) time is in the UTC period."""
+    """Sent Batches with this status whose sent (or last updated) time is in the UTC period."""
     return url_for(SENT, flt0_status_equals=status, **{f"flt1_{by}_in_period_utc": period})
 
 
@@ -57,7 +57,7 @@ def chart_data(board: dashboard.Dashboard) -> dict:
         "failed": {
             "labels": days,
             "files": [d.failed for d in board.days],
-            "links": [sent_link("failed", day, by="created") for day in days],
+            "links": [sent_link("failed", day, by="updated") for day in days],
         },
         "scheduled": {
             "labels": [hour.strftime("%H:00") for hour, _ in board.hours],
@@ -81,7 +81,7 @@ class DashboardView(SecuredIndexView):
         links = {
             "files": sent_link("delivered", period),
             "leads": sent_link("delivered", period),
-            "failed": sent_link("failed", period, by="created"),
+            "failed": sent_link("failed", period, by="updated"),
             "pending": url_for(PENDING),
             "scheduled": url_for(
                 PENDING,

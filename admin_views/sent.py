@@ -80,7 +80,7 @@ class SentBatchesView(TenantModelView):
         # What the dashboard's links filter by (?flt0_sent_in_period_utc=2026-11-29).
         "integration_id",
         UtcPeriodFilter(SentBatch.sent_at, "Sent"),
-        UtcPeriodFilter(SentBatch.created_at, "Created"),
+        UtcPeriodFilter(SentBatch.updated_at, "Updated"),
     ]
     column_searchable_list = ["label", "campaign_name", "advertiser_name", "file_name"]
     column_auto_select_related = False

@@ -33,6 +33,7 @@ def _file(world, integration, status: str, leads: int, days_ago: int) -> SentBat
         lead_count=leads,
         status=status,
         created_at=when,
+        updated_at=when,
         sent_at=when if status == "delivered" else None,
         last_error="refused" if status == "failed" else None,
     )

@@ -64,6 +64,7 @@ class Dashboard:
     scheduled: list[QueueRow]
     scheduled_total: int
     failing: list[FailingRow]
+    failing_total: int
     largest: list[QueueRow]
     pending_total: int
     totals: dict[str, int] = field(default_factory=dict)
@@ -91,16 +92,18 @@ def build(enterprise_id: int, now: datetime | None = None) -> Dashboard:
     ):
         if (bucket := days.get(date.fromisoformat(day))) is not None:
             bucket.files, bucket.leads = files, int(leads)
-    created = _utc_day(SentBatch.created_at)
+    # A failed file's last change is its last failed attempt; (enterprise, status, updated_at) is indexed.
+    failed_on = _utc_day(SentBatch.updated_at)
     for day, failed in db.session.execute(
-        select(created, func.count())
+        select(failed_on, func.count())
         .where(SentBatch.enterprise_id == enterprise_id, SentBatch.status == BatchStatus.FAILED.value)
-        .where(SentBatch.created_at >= since)
-        .group_by(created)
+        .where(SentBatch.updated_at >= since)
+        .group_by(failed_on)
     ):
         if (bucket := days.get(date.fromisoformat(day))) is not None:
             bucket.failed = failed
     hours, scheduled, scheduled_total = _scheduled(enterprise_id, now)
+    failing, failing_total = _failing(enterprise_id, now)
     largest = _queues(
         select(BatchCsvIntegration)
         .where(BatchCsvIntegration.enterprise_id == enterprise_id, BatchCsvIntegration.enabled.is_(True))
@@ -119,7 +122,8 @@ def build(enterprise_id: int, now: datetime | None = None) -> Dashboard:
         hours=hours,
         scheduled=scheduled,
         scheduled_total=scheduled_total,
-        failing=_failing(enterprise_id, now),
+        failing=failing,
+        failing_total=failing_total,
         largest=largest,
         pending_total=int(pending_total or 0),
     )
@@ -163,15 +167,14 @@ def _scheduled(enterprise_id: int, now: datetime) -> tuple[list[tuple[datetime, 
     return list(per_hour.items()), first, sum(per_hour.values())
 
 
-def _failing(enterprise_id: int, now: datetime) -> list[FailingRow]:
-    """Integrations whose latest file failed, and switched-off ones with leads waiting."""
-    recent = set(
-        db.session.scalars(
-            select(SentBatch.integration_id)
-            .where(SentBatch.enterprise_id == enterprise_id, SentBatch.status == BatchStatus.FAILED.value)
-            .where(SentBatch.updated_at >= now - FAILING_WINDOW)
-            .distinct()
-        )
+def _failing(enterprise_id: int, now: datetime) -> tuple[list[FailingRow], int]:
+    """Integrations whose latest file failed, and switched-off ones with leads waiting: the TOP
+    most recently failed (with their failure streak) and how many there are in all."""
+    recent = (
+        select(SentBatch.integration_id)
+        .where(SentBatch.enterprise_id == enterprise_id, SentBatch.status == BatchStatus.FAILED.value)
+        .where(SentBatch.updated_at >= now - FAILING_WINDOW)
+        .distinct()
     )
     off = set(
         db.session.scalars(
@@ -182,28 +185,51 @@ def _failing(enterprise_id: int, now: datetime) -> list[FailingRow]:
             )
         )
     )
-    rows = []
-    for integ, campaign_name in db.session.execute(
-        select(BatchCsvIntegration, Campaign.name)
-        .join(Campaign)
-        .where(BatchCsvIntegration.id.in_(recent | off))
-        .order_by(BatchCsvIntegration.id)
-    ):
-        statuses = db.session.execute(
-            select(SentBatch.status, SentBatch.updated_at)
-            .where(SentBatch.integration_id == integ.id)
-            .order_by(SentBatch.id.desc())
-            .limit(TOP)
-        ).all()
-        in_a_row = next(
-            (n for n, (status, _) in enumerate(statuses) if status != BatchStatus.FAILED.value), len(statuses)
+    candidates = set(db.session.scalars(recent)) | off
+    if not candidates:
+        return [], 0
+    # Each candidate's latest file: max(id) per integration reads ix_sent_integration only.
+    latest_ids = (
+        select(func.max(SentBatch.id))
+        .where(SentBatch.integration_id.in_(candidates))
+        .group_by(SentBatch.integration_id)
+    )
+    last = {
+        integration_id: (status, updated_at)
+        for integration_id, status, updated_at in db.session.execute(
+            select(SentBatch.integration_id, SentBatch.status, SentBatch.updated_at).where(SentBatch.id.in_(latest_ids))
         )
-        if in_a_row == 0 and integ.enabled:
-            continue  # recovered since: its latest file went through
-        last_status, last_at = statuses[0] if statuses else (None, None)
+    }
+    failing = [i for i in candidates if i in off or last.get(i, ("",))[0] == BatchStatus.FAILED.value]
+    failing.sort(key=lambda i: (last[i][1] if i in last else now, i), reverse=True)
+    shown = failing[:TOP]
+    if not shown:
+        return [], 0
+    # The failure streak of the shown ones: their last TOP files, in one statement.
+    rank = func.row_number().over(partition_by=SentBatch.integration_id, order_by=SentBatch.id.desc()).label("n")
+    files = (
+        select(SentBatch.integration_id, SentBatch.status, rank).where(SentBatch.integration_id.in_(shown)).subquery()
+    )
+    history: dict[int, list[str]] = {}
+    for integration_id, status, _n in db.session.execute(
+        select(files).where(files.c.n <= TOP).order_by(files.c.integration_id, files.c.n)
+    ):
+        history.setdefault(integration_id, []).append(status)
+    found = {
+        integ.id: (integ, campaign_name)
+        for integ, campaign_name in db.session.execute(
+            select(BatchCsvIntegration, Campaign.name).join(Campaign).where(BatchCsvIntegration.id.in_(shown))
+        )
+    }
+    rows = []
+    for integration_id in shown:
+        integ, campaign_name = found[integration_id]
+        statuses = history.get(integration_id, [])
+        in_a_row = next((n for n, status in enumerate(statuses) if status != BatchStatus.FAILED.value), len(statuses))
+        last_status, last_at = last.get(integration_id, (None, None))
         rows.append(
             FailingRow(
                 integ.id, integ.label, campaign_name, integ.enabled, integ.pending_count, last_status, last_at, in_a_row
             )
         )
-    return rows
+    return rows, len(failing)

@@ -77,11 +77,11 @@ def test_dashboard_draws_its_charts_and_each_bar_opens_its_rows(page, live, app,
 
     data = _data(page)
     cases = [
-        ("bm-chart-delivered", data["delivered"]["files"], "sent-batches", lambda: SentBatch.sent_at),
-        ("bm-chart-failed", data["failed"]["files"], "sent-batches", lambda: SentBatch.created_at),
-        ("bm-chart-scheduled", data["scheduled"]["sends"], "pending-batch", None),
+        ("bm-chart-delivered", data["delivered"]["files"], "sent-batches"),
+        ("bm-chart-failed", data["failed"]["files"], "sent-batches"),
+        ("bm-chart-scheduled", data["scheduled"]["sends"], "pending-batch"),
     ]
-    for canvas, values, table, _column in cases:
+    for canvas, values, table in cases:
         index = max(i for i, v in enumerate(values) if v)
         page.goto(f"{base}/admin/")
         page.wait_for_selector(f"#{canvas}[data-drawn=true]")
