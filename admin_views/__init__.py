@@ -12,6 +12,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views import formatting
+from app import error_pages
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, BatchCsvIntegration, Credential, SentBatch, User
 from app.security_headers import csp_nonce
@@ -45,6 +46,8 @@ def init_app(app: Flask) -> None:
             fluid=True,
         ),
     )
+    # Error pages of people's requests are drawn in this layout (app/error_pages.py).
+    error_pages.set_layout(app, admin.index_view.render)
     admin.add_view(
         PendingBatchesView(
             BatchCsvIntegration,

@@ -12,7 +12,7 @@ from typing import Any
 from flask import abort, current_app, flash, get_template_attribute, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.model.template import BaseListRowAction
+from flask_admin.model.template import BaseListRowAction, EditRowAction
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
@@ -229,7 +229,17 @@ class TenantModelView(SecuredMixin, ModelView):
 
     def render(self, template: str, **kwargs: Any) -> str:
         kwargs.setdefault("count_cap", COUNT_CAP)
+        if template == self.list_template and "data" in kwargs and not kwargs["data"]:
+            # Nothing to select: no "With selected" menu and no select-all box on an empty table.
+            kwargs["actions"] = []
         return super().render(template, **kwargs)
+
+    def get_list_row_actions(self) -> list:
+        # Flask-Admin's Edit is an icon alone; ours says "Edit" like every other row button.
+        return [
+            MacroRowAction("edit_row", "Edit") if isinstance(action, EditRowAction) else action
+            for action in super().get_list_row_actions()
+        ]
 
     # Columns: save and reset (POST with CSRF, like every state change).
     @expose("/columns", methods=("POST",))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView, flash_error, preview_paging, require_role, safe_return
 from admin_views.filters import UtcPeriodFilter
+from app.error_pages import error_page, sentence_from
 from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.models import IN_FLIGHT, Role, SentBatch, User
@@ -143,13 +144,7 @@ class SentBatchesView(TenantModelView):
             flash(f"File #{batch.id} has not been stored yet; try again when it shows Stored or Delivered.", "error")
             return redirect(self.get_url(".index_view"))
         except FileGone as exc:
-            page = self.render(
-                "admin/bm/message.html",
-                title=f"File #{batch.id} can no longer be downloaded",
-                message=exc.message[:1].upper() + exc.message[1:] + ".",
-                back_url=self.get_url(".index_view"),
-            )
-            return page, exc.status
+            return error_page(exc.status, sentence_from(exc.message), f"File #{batch.id} can no longer be downloaded")
 
     @expose("/retry/<int:batch_id>", methods=("POST",))
     def retry_view(self, batch_id: int):

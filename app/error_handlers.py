@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.error_pages import error_page, sentence_from
 from app.errors import DomainError
 from app.extensions import db
 
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _browser_page() -> bool:
+    """A person's browser asking for a page (it says it accepts HTML), not an API client or script."""
+    return not _wants_json() and "text/html" in request.accept_mimetypes.values()
 
 
 # What people read for each dependency (the JSON's details.dependency keeps the short key).
@@ -86,13 +92,19 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
+        # Scripts and API clients (and e-mailed download links opened by a program) keep the
+        # JSON shape; a browser gets the same message on a page.
+        if _browser_page():
+            return error_page(exc.status, sentence_from(exc.message))
         return jsonify(exc.to_dict()), exc.status
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         if _wants_json():
             return jsonify(error={"code": "csrf_failed", "message": exc.description}), 400
-        return f"<h1>400 Bad Request</h1><p>{exc.description} Reload the page and try again.</p>", 400
+        return error_page(
+            400, f"{sentence_from(exc.description)} Reload the page and try again.", "The form had expired"
+        )
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):
@@ -108,7 +120,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if not _wants_json():
-            return exc
+            if exc.code is None or exc.code < 400 or exc.code == 429:
+                return exc  # redirects a routing rule raises, and rate limits with their own headers
+            # Our own words when the raiser gave some; the generic ones per status otherwise.
+            custom = exc.description if exc.description != type(exc).description else None
+            return error_page(exc.code, sentence_from(custom), name=exc.name)
         code = (exc.name or "error").lower().replace(" ", "_")
         response = jsonify(error={"code": code, "message": exc.description})
         response.status_code = exc.code or 500

@@ -73,14 +73,14 @@ def test_a_manager_retries_a_failed_send_from_jobs(page, live, app, world, sftp_
     assert re.fullmatch(r"in (9|10) minutes", flaky_row.locator("td.col-next_attempt_at").inner_text().strip())
     assert "refused" in flaky_row.locator("td.col-last_error").inner_text()
     assert row(page, world.a.integration.label).locator(".bm-status").inner_text().strip() == "Delivered"
-    assert row(page, "CRM SFTP hourly").locator("button[title='Retry delivery']").count() == 0
+    assert row(page, "CRM SFTP hourly").locator(".bm-job-retry button").count() == 0
     if SHOTS:
         page.screenshot(path=os.path.join(SHOTS, "jobs.png"), full_page=True)
 
     sftp_server.start()
     app.config["SEND_RETRY_INTERVALS"] = []
     with page.expect_navigation():
-        row(page, "Partner SFTP nightly").locator("button[title='Retry delivery']").click()
+        row(page, "Partner SFTP nightly").locator(".bm-job-retry button").click()
     assert f"File #{failed} will be delivered again." in page.locator(".bm-flashes").inner_text()
     assert _wait_status(failed, "delivered").attempts == 2
     page.reload()
