@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     from admin_views.dashboard import DashboardView
     from admin_views.jobs import JobsView
     from admin_views.pending import PendingBatchesView
+    from admin_views.retention import RetentionView
     from admin_views.sent import SentBatchesView
     from admin_views.trace import LeadTraceView
 
@@ -147,6 +148,16 @@ def init_app(app: Flask) -> None:
             category="Settings",
             menu_icon_type="fa",
             menu_icon_value="fa-history",
+        )
+    )
+    admin.add_view(
+        RetentionView(
+            name="Data retention",
+            endpoint="admin_retention",
+            url="retention",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-hourglass-half",
         )
     )
     admin.add_view(AccountView(name="My account", endpoint="account", url="account"))

@@ -91,6 +91,11 @@ class Config:
         self.SEND_LEASE_SECONDS = int(env.get("SEND_LEASE_SECONDS", 60))
         self.SEND_HEARTBEAT_SECONDS = float(env.get("SEND_HEARTBEAT_SECONDS", 15))
         self.RECONCILE_INTERVAL_SECONDS = int(env.get("RECONCILE_INTERVAL_SECONDS", 15))
+        # Platform retention defaults (app/services/retention.py); unset = keep forever, as before.
+        # An enterprise's own setting (Settings > Data retention) overrides them.
+        self.RETENTION_FILE_DAYS = _optional_days(env.get("RETENTION_FILE_DAYS"))
+        self.RETENTION_LEAD_DAYS = _optional_days(env.get("RETENTION_LEAD_DAYS"))
+        self.RETENTION_CHUNK = int(env.get("RETENTION_CHUNK", 500))
 
         # A session ends after this long without a request, and this long after sign-in.
         self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES", 30))
@@ -114,3 +119,13 @@ class Config:
 
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "CREDENTIAL_KEYS", "DATABASE_URL", "REDIS_URL")
+
+
+def _optional_days(value: str | None) -> int | None:
+    """A retention period in days from the environment; empty means keep forever."""
+    if value is None or not value.strip():
+        return None
+    days = int(value)
+    if days < 1:
+        raise ValueError("retention periods are whole days >= 1 (leave unset to keep forever)")
+    return days

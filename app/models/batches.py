@@ -109,6 +109,11 @@ class SentBatch(db.Model):
     storage_key: Mapped[str | None] = mapped_column(String(300))
     size_bytes: Mapped[int | None] = mapped_column()
     sha256: Mapped[str | None] = mapped_column(String(64))
+    # The stored bytes were removed (retention or erasure); the row, counts and sha256 remain.
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    purge_reason: Mapped[str | None] = mapped_column(String(40))
+    # The stored file was rebuilt without an erased person (sha256/size above are the new file's).
+    rewritten_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

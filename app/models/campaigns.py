@@ -70,6 +70,8 @@ class Lead(db.Model):
     # trace is one index lookup instead of a scan of every lead's JSON document.
     email_key: Mapped[str | None] = mapped_column(String(320))
     phone_key: Mapped[str | None] = mapped_column(String(64))
+    # Field values removed by the retention policy or an erasure (app/services/retention.py).
+    redacted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     campaign: Mapped[Campaign] = relationship()

@@ -28,6 +28,9 @@ class Enterprise(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Retention in days (app/services/retention.py); NULL = the platform default from config.
+    retention_file_days: Mapped[int | None] = mapped_column()
+    retention_lead_days: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     def __str__(self) -> str:

@@ -29,6 +29,9 @@ HIGH_SEVERITY = {
     "password.change",
     "sessions.end",
     "login.throttled",
+    "retention.update",
+    "erasure",
+    "erasure.file",
 }
 
 

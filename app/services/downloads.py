@@ -43,11 +43,23 @@ def storage_key(batch: SentBatch) -> str | None:
     return original.storage_key if original else None
 
 
+def _purged(batch: SentBatch) -> SentBatch | None:
+    """The batch (itself, or the original a resend serves) whose file was purged on purpose."""
+    if batch.purged_at is not None:
+        return batch
+    original = db.session.get(SentBatch, batch.resend_of_id) if batch.resend_of_id else None
+    return original if original is not None and original.purged_at is not None else None
+
+
 def open_stored(batch: SentBatch) -> StoredDownload:
     """Open the batch's stored file: Conflict if it was never stored, FileGone if it is no more."""
+    from app.services.retention import purge_reason_text
     from app.services.storage import get_store
 
     key = storage_key(batch)
+    purged = _purged(batch)
+    if purged is not None:
+        raise FileGone(f"{purge_reason_text(purged)} (the delivered copy at the destination is not affected)")
     if key is None or not batch.sha256:
         raise Conflict(f"file #{batch.id} has no stored file yet (status {batch.status})")
     store = get_store()
