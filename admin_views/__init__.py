@@ -163,4 +163,6 @@ def init_app(app: Flask) -> None:
     admin.add_view(AccountView(name="My account", endpoint="account", url="account"))
     rq.init_app(app, admin)
     rq_nonce.init_app(app)
-    app.jinja_env.globals.update(bm_status=formatting.status_badge, bm_when=formatting.when)
+    app.jinja_env.globals.update(
+        bm_status=formatting.status_badge, bm_when=formatting.when, bm_stamp=formatting.stamp, bm_size=formatting.size
+    )

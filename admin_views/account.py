@@ -9,7 +9,8 @@ from flask_login import current_user
 from wtforms import PasswordField
 from wtforms.validators import DataRequired
 
-from admin_views.base import SecuredView
+from admin_views.base import SecuredView, flash_error
+from admin_views.integration_form import TIMEZONES
 from app.auth.login import start_session
 from app.errors import ValidationError
 from app.extensions import db
@@ -42,7 +43,22 @@ class AccountView(SecuredView):
                 start_session(user)  # this browser stays signed in with the new version
                 flash("Password changed. Your sessions on other devices have ended.", "success")
                 return redirect(self.get_url(".index"))
-        return self.render("admin/bm/account.html", form=form)
+        return self.render("admin/bm/account.html", form=form, timezones=TIMEZONES)
+
+    @expose("/timezone", methods=("POST",))
+    def timezone_view(self):
+        """The time zone the admin shows this user's times in."""
+        user = current_user._get_current_object()
+        try:
+            zone = accounts.set_timezone(user, request.form.get("timezone", ""))
+        except ValidationError as exc:
+            db.session.rollback()
+            flash_error(exc)
+        else:
+            audit.record("account.timezone", "user", user.id, user=user, details={"timezone": zone})
+            db.session.commit()
+            flash(f"Times are now shown in {zone}.", "success")
+        return redirect(self.get_url(".index"))
 
     @expose("/end-sessions", methods=("POST",))
     def end_sessions_view(self):

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import humanize
+from flask import has_request_context
+from flask_login import current_user
 from markupsafe import Markup, escape
 
 from app.services import scheduling
@@ -32,15 +35,46 @@ def relative(value: datetime) -> str:
     return humanize.naturaltime(value, when=now) if value <= now else "in " + humanize.naturaldelta(value - now)
 
 
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")  # a zone removed from tzdata since it was chosen
+
+
+def user_zone() -> ZoneInfo:
+    """The zone the signed-in person reads times in (My account); UTC without one."""
+    if has_request_context() and current_user and current_user.is_authenticated:
+        return _zone(getattr(current_user, "timezone", None) or "UTC")
+    return _zone("UTC")
+
+
+def exact(value: datetime) -> str:
+    """The time in the person's zone, to the second, with the zone's abbreviation ('2026-01-31 07:00:00 CET')."""
+    return value.astimezone(user_zone()).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 def when(value: datetime | None, empty: Markup | str = DASH) -> Markup | str:
-    """'3 minutes ago' / 'in 2 hours', with the exact UTC time on hover."""
+    """'3 minutes ago' / 'in 2 hours', with the exact time in the person's zone on hover."""
     if value is None:
         return empty
-    words = relative(value)
-    exact = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return Markup('<time datetime="{iso}" title="{exact}">{words}</time>').format(
-        iso=value.isoformat(), exact=exact, words=words
+    zone = user_zone()
+    return Markup('<time datetime="{iso}" title="{exact} ({zone})">{words}</time>').format(
+        iso=value.isoformat(), exact=exact(value), zone=zone.key, words=relative(value)
     )
+
+
+def stamp(value: datetime | None, empty: Markup | str = DASH) -> Markup | str:
+    """The exact time in the person's zone, zone shown, then how long ago in small print."""
+    if value is None:
+        return empty
+    zone = user_zone()
+    shown = value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return Markup(
+        '<time class="bm-stamp" datetime="{iso}" title="{zone}">{shown}</time>'
+        ' <small class="text-muted d-block">{words}</small>'
+    ).format(iso=value.isoformat(), zone=zone.key, shown=shown, words=relative(value))
 
 
 def day(value: date | None) -> Markup | str:

@@ -56,9 +56,7 @@ MAX_POLLED = 200
 
 
 def _sent_at(view, context, model, name):
-    if model.sent_at is None:
-        return fmt.DASH
-    return fmt.when(model.sent_at)
+    return fmt.stamp(model.sent_at)
 
 
 class SentBatchesView(TenantModelView):

@@ -54,6 +54,8 @@ class User(UserMixin, db.Model):
     # Platform operators reach cross-tenant tools (the RQ dashboard). Only the CLI sets
     # it (`flask users set-operator`); no admin form or API field writes it.
     is_platform_operator: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The IANA zone this person reads times in on the admin pages (My account); data stays UTC.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     enterprise: Mapped[Enterprise] = relationship()
 

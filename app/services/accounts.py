@@ -197,3 +197,14 @@ def user_for_token(raw: str) -> User | None:
 def revoke_token(token: ApiToken) -> None:
     token.revoked_at = utcnow()
     db.session.commit()
+
+
+def set_timezone(user: User, timezone: str) -> str:
+    """Save the IANA time zone the user reads times in; ValidationError for an unknown zone."""
+    from zoneinfo import available_timezones
+
+    zone = (timezone or "").strip()
+    if zone not in available_timezones():
+        raise ValidationError("unknown time zone", {"timezone": [f"not an IANA time zone: {zone[:64]!r}"]})
+    user.timezone = zone
+    return zone
