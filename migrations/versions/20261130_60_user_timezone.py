@@ -1,7 +1,7 @@
 """users.timezone: the IANA zone a person reads the admin's times in (default UTC)
 
 Revision ID: 20261130_60_user_timezone
-Revises: 20261130_60_local_folders
+Revises: 20261130_90_retention
 Create Date: 2026-11-30 23:20:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261130_60_user_timezone"
-down_revision = "20261130_60_local_folders"
+down_revision = "20261130_90_retention"
 branch_labels = None
 depends_on = None
 
