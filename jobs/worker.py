@@ -19,7 +19,7 @@ from app.services.queueing import DEFAULT_QUEUES
 # The job modules, imported with the worker so it loads them (and through their top-level
 # imports the pipeline, fsspec and paramiko) once, before it forks a work horse per job:
 # a horse importing them itself spent ~0.5 s of each 1,000-lead send.
-from jobs import send, tick  # noqa: F401
+from jobs import alerts, send, tick  # noqa: F401
 from jobs.outage import RedisOutageMixin
 
 

@@ -342,8 +342,59 @@ SEED_0001: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
+WEBHOOK_SECRET = "upgrade-webhook-secret-0123456789"
+
+# Alerts (20261130_40_alerts): an enterprise's settings, one event, its two attempts.
+SEED_ALERTS: dict[str, list[dict[str, Any]]] = {
+    "alert_settings": [
+        {
+            "enterprise_id": 1,
+            "email_recipients": Json(["ops@acme.example"]),
+            "webhook_urls": Json(["https://hooks.acme.example/batch-manager"]),
+            "webhook_secret": _ciphertext(WEBHOOK_SECRET),
+            "optional_events": Json(["file_empty"]),
+            "stale_days": 3,
+            "updated_at": At("2026-02-01 08:00:00"),
+        }
+    ],
+    "alert_events": [
+        {
+            "id": 1,
+            "key": "file_failed-2-3",
+            "enterprise_id": 1,
+            "kind": "file_failed",
+            "integration_id": 1,
+            "batch_id": 2,
+            "payload": Json({"id": "file_failed-2-3", "type": "file_failed", "message": "File #2 failed"}),
+            "created_at": At("2026-02-01 08:00:01"),
+        }
+    ],
+    "alert_attempts": [
+        {
+            "id": 1,
+            "event_id": 1,
+            "channel": "email",
+            "target": "ops@acme.example",
+            "ok": True,
+            "status_code": None,
+            "error": None,
+            "created_at": At("2026-02-01 08:00:02"),
+        },
+        {
+            "id": 2,
+            "event_id": 1,
+            "channel": "webhook",
+            "target": "https://hooks.acme.example/batch-manager",
+            "ok": False,
+            "status_code": 503,
+            "error": "webhook answered HTTP 503",
+            "created_at": At("2026-02-01 08:00:03"),
+        },
+    ],
+}
+
 # Revision id -> the rows it introduces, written right after the database reaches it.
-SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {"0001": SEED_0001}
+SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {"0001": SEED_0001, "20261130_40_alerts": SEED_ALERTS}
 
 
 def sql_value(value: Any, dialect: str) -> Any:

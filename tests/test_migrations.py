@@ -116,14 +116,15 @@ def _assert_rows_read_back(seeded: list[tuple[str, dict]]) -> None:
     models = {m.local_table.name: m.class_ for m in db.Model.registry.mappers}
     for table, row in seeded:
         model = models[table]
-        obj = db.session.get(model, row["id"])
-        assert obj is not None, f"{table} row {row['id']} lost"
+        key = tuple(row[c.name] for c in model.__table__.primary_key)
+        obj = db.session.get(model, key)
+        assert obj is not None, f"{table} row {key} lost"
         mapper = db.inspect(model)
         for name, raw in row.items():
             if name not in model.__table__.c:
                 continue
             attr = mapper.get_property_by_column(model.__table__.c[name]).key
-            assert getattr(obj, attr) == seeds.model_value(raw), f"{table}.{name} of row {row['id']}"
+            assert getattr(obj, attr) == seeds.model_value(raw), f"{table}.{name} of row {key}"
     for table, model in models.items():
         written = sum(1 for t, _ in seeded if t == table)
         assert db.session.scalar(select(func.count()).select_from(model)) == written, table
@@ -156,6 +157,16 @@ def _assert_the_app_uses_them(app) -> None:
         found = client.get(f"/api/v4/leads?{query}", headers=auth)
         assert found.status_code == 200, found.json
         assert [lead["leadId"] for lead in found.json["data"]] == [1], query
+    # 20261130_40: the last finished file (file 2, failed) is the integration's health; the webhook
+    # secret (if any) still decrypts; nothing is paused by upgrading.
+    from app.models import AlertSettings, BatchCsvIntegration
+    from app.services import alert_settings
+
+    integration = db.session.get(BatchCsvIntegration, 1)
+    assert (integration.last_file_status, integration.last_file_at) == ("failed", seeds.At("2026-01-31 09:05:00").value())
+    assert (integration.paused_at, integration.consecutive_failures, integration.pause_after_failures) == (None, 0, 5)
+    settings = db.session.get(AlertSettings, 1)  # seeded only when the database started at 20261130_40
+    assert settings is None or alert_settings.webhook_secret(settings) == seeds.WEBHOOK_SECRET
     # New rows take fresh ids after the seeded ones (the sequences came through).
     user = accounts.create_user("new@acme.example", "viewer", "Acme Lead Co", "another-password")
     assert (user.id, user.enterprise_id) == (3, 1)

@@ -1,5 +1,6 @@
 """All models, importable from one place (and so all known to Alembic)."""
 
+from app.models.alerts import AlertAttempt, AlertEvent, AlertSettings
 from app.models.audit import AuditEvent, TablePreference
 from app.models.batches import IN_FLIGHT, BatchStatus, QueueEntry, SentBatch, Trigger
 from app.models.campaigns import VALID_LEAD_STATUSES, Advertiser, Campaign, Lead
@@ -10,6 +11,9 @@ __all__ = [
     "IN_FLIGHT",
     "VALID_LEAD_STATUSES",
     "Advertiser",
+    "AlertAttempt",
+    "AlertEvent",
+    "AlertSettings",
     "ApiToken",
     "AuditEvent",
     "BatchCsvIntegration",

@@ -79,6 +79,16 @@ class BatchCsvIntegration(db.Model):
     # entries, so listing pending batches never counts the whole queue.
     pending_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
+    # Health (app.services.integration_health), kept in step by the pipeline as files end, so
+    # the Pending table filters and sorts on it without reading sent_batches.
+    # Auto-pause after this many failed files in a row; 0 never pauses.
+    pause_after_failures: Mapped[int] = mapped_column(default=5, server_default="5")
+    consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when auto-paused: scheduled sends stop (leads keep queueing) until someone resumes.
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_file_status: Mapped[str | None] = mapped_column(String(12))
+    last_file_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from app.errors import DeliveryError, ValidationError
 from app.extensions import db
-from app.models import BatchCsvIntegration, Credential, User
+from app.models import AlertSettings, BatchCsvIntegration, Credential, User
 from app.models.integrations import CREDENTIAL_KINDS
 from app.services import audit, strict_json
 from app.services.transports.base import Secret
@@ -139,6 +139,19 @@ def _check_s3_keys(secret: Any) -> dict:
 
 def _encrypt(value: Any) -> bytes:
     return _fernet().encrypt(json.dumps({"v": value}).encode())
+
+
+def encrypt_value(value: Any) -> bytes:
+    """Encrypt a secret kept outside the credentials table (the alerts' webhook secret)."""
+    return _encrypt(value)
+
+
+def decrypt_value(ciphertext: bytes, what: str) -> Any:
+    """The plain value of encrypt_value; CredentialUnreadable if no configured key can read it."""
+    try:
+        return json.loads(_fernet().decrypt(ciphertext))["v"]
+    except InvalidToken:
+        raise CredentialUnreadable(f"{what} cannot be decrypted with the configured CREDENTIAL_KEYS") from None
 
 
 # --- create, update, reveal ------------------------------------------------------------------
@@ -274,6 +287,16 @@ def rotate_keys(on_progress: Callable[[int], None] | None = None) -> int:
         db.session.flush()
         if on_progress:
             on_progress(len(chunk))
+    # The alerts' webhook secrets are encrypted with the same keys: rotated in the same transaction.
+    for settings in db.session.scalars(select(AlertSettings).where(AlertSettings.webhook_secret.is_not(None))):
+        try:
+            settings.webhook_secret = fernet.rotate(settings.webhook_secret)
+        except InvalidToken:
+            db.session.rollback()
+            raise CredentialUnreadable(
+                f"the webhook secret of enterprise {settings.enterprise_id} cannot be decrypted with any "
+                "configured key; nothing was rotated. Put the old key back in CREDENTIAL_KEYS (after the new one)."
+            ) from None
     audit.record("credential.rotate", "credential", None, details={"count": len(ids)})
     db.session.commit()
     return len(ids)

@@ -26,6 +26,7 @@ from app.errors import DeliveryError, DomainError
 from app.extensions import db
 from app.models import BatchCsvIntegration, BatchStatus, SentBatch
 from app.models.types import utcnow
+from app.services import alerts, integration_health
 from app.services import lease as leases
 from app.services.credentials import secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name
@@ -137,12 +138,15 @@ def _note_error(lease: Lease, message: str, retry_in: int | None) -> None:
 
 def _fail(lease: Lease, message: str) -> None:
     table = SentBatch.__table__
-    db.session.execute(
+    failed = db.session.execute(
         table.update()
         .where(_mine(lease), table.c.status.in_((BatchStatus.CLAIMED.value, BatchStatus.STORED.value)))
         .values(status=BatchStatus.FAILED.value, last_error=message, next_attempt_at=None, updated_at=utcnow())
-    )
+    ).rowcount
+    # The failure streak, auto-pause and alerts commit with the failure itself.
+    events = integration_health.file_failed(lease.batch_id) if failed else []
     db.session.commit()
+    alerts.dispatch(events)
 
 
 def _build_and_store(batch: SentBatch, lease: Lease) -> None:
@@ -246,5 +250,7 @@ def _deliver(batch: SentBatch, lease: Lease) -> None:
     ):
         ints = BatchCsvIntegration.__table__
         db.session.execute(ints.update().where(ints.c.id == batch.integration_id).values(last_sent_at=now))
+        events = integration_health.file_delivered(batch.id)
         db.session.commit()
+        alerts.dispatch(events)
     db.session.refresh(batch)

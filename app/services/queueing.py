@@ -26,19 +26,23 @@ log = logging.getLogger(__name__)
 
 SEND_QUEUE = "send"
 TICK_QUEUE = "tick"
+ALERT_QUEUE = "alerts"
 # A worker started without queue names serves these, the tick first so a long
-# upload queue never delays the scheduler.
-DEFAULT_QUEUES = (TICK_QUEUE, SEND_QUEUE)
+# upload queue never delays the scheduler, alerts before files so news of a failure
+# does not wait behind the herd.
+DEFAULT_QUEUES = (TICK_QUEUE, ALERT_QUEUE, SEND_QUEUE)
 
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 DEFAULT_RETRY_INTERVALS = (30, 120, 600)
+DEFAULT_ALERT_RETRY_INTERVALS = (30, 120, 600, 3600)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 # The job functions, by the dotted path RQ resolves in the worker (tests check each resolves).
 PROCESS_BATCH_JOB = "jobs.send.process_batch"
 SCHEDULED_SEND_JOB = "jobs.send.send_scheduled"
-JOBS = (PROCESS_BATCH_JOB, SCHEDULED_SEND_JOB)
+DELIVER_ALERT_JOB = "jobs.alerts.deliver_alert"
+JOBS = (PROCESS_BATCH_JOB, SCHEDULED_SEND_JOB, DELIVER_ALERT_JOB)
 
 
 def get_queue(name: str = SEND_QUEUE) -> Queue:
@@ -102,4 +106,20 @@ def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
         # and running it again is safe.
         retry=Retry(max=3, interval=[10, 60, 300]),
         description=f"scheduled send of integration {integration_id} at {slot_key}",
+    )
+
+
+def enqueue_alert(event_id: int) -> Job | None:
+    """Queue the delivery of one alert event (once per event; retried with ALERT_RETRY_INTERVALS)."""
+    intervals = [int(s) for s in current_app.config.get("ALERT_RETRY_INTERVALS", DEFAULT_ALERT_RETRY_INTERVALS)]
+    return _enqueue_unique(
+        get_queue(ALERT_QUEUE),
+        DELIVER_ALERT_JOB,
+        f"alert-{event_id}",
+        event_id,
+        job_timeout=300,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        description=f"deliver alert {event_id}",
     )

@@ -19,7 +19,7 @@ from sqlalchemy import Row, or_, select
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, SentBatch
 from app.models.types import utcnow
-from app.services import campaign_end, queueing, scheduling
+from app.services import campaign_end, integration_health, queueing, scheduling
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def run_tick(now: datetime | None = None) -> dict:
         "scheduled": enqueue_due_sends(now),
         "campaignEnds": campaign_end.send_due(now),
         "reconciled": reconcile_stuck(now),
+        "staleAlerts": integration_health.raise_stale(now),
     }
 
 
@@ -47,7 +48,8 @@ def due_slots(now: datetime) -> list[Row]:
     table = BatchCsvIntegration.__table__
     due = db.session.execute(
         select(table.c.id, table.c.schedule_cron, table.c.timezone, table.c.next_run_at)
-        .where(table.c.enabled, table.c.next_run_at <= now)
+        # A paused integration (app.services.integration_health) is skipped until resumed.
+        .where(table.c.enabled, table.c.paused_at.is_(None), table.c.next_run_at <= now)
         .order_by(table.c.next_run_at, table.c.id)
         .limit(DUE_PER_TICK)
     ).all()

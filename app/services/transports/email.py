@@ -350,3 +350,8 @@ def _smtp_error(exc: smtplib.SMTPException, server: SmtpServer) -> DeliveryError
     if isinstance(exc, ssl.SSLError):  # pragma: no cover - smtplib wraps these as OSError
         return network_error(exc, where, what="SMTP")
     return DeliveryError(f"mail server {where} gave an unexpected reply", transient=True)
+
+
+def open_smtp(server: SmtpServer):
+    """A connected, secured, logged-in client of the platform's mail server (alerts send through it)."""
+    return _smtp(server)
