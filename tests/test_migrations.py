@@ -163,7 +163,10 @@ def _assert_the_app_uses_them(app) -> None:
     from app.services import alert_settings
 
     integration = db.session.get(BatchCsvIntegration, 1)
-    assert (integration.last_file_status, integration.last_file_at) == ("failed", seeds.At("2026-01-31 09:05:00").value())
+    assert (integration.last_file_status, integration.last_file_at) == (
+        "failed",
+        seeds.At("2026-01-31 09:05:00").value(),
+    )
     assert (integration.paused_at, integration.consecutive_failures, integration.pause_after_failures) == (None, 0, 5)
     settings = db.session.get(AlertSettings, 1)  # seeded only when the database started at 20261130_40
     assert settings is None or alert_settings.webhook_secret(settings) == seeds.WEBHOOK_SECRET
