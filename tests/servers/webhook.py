@@ -93,7 +93,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append(Hook(self.path, dict(self.headers.items()), body))
                 status = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]
