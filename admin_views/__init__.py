@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     """Register the admin, its views, the RQ dashboard and the template helpers."""
     from admin_views import people, rq, rq_nonce, settings
     from admin_views.account import AccountView
+    from admin_views.alerts import AlertsView
     from admin_views.configure import IntegrationsView
     from admin_views.dashboard import DashboardView
     from admin_views.jobs import JobsView
@@ -158,6 +159,16 @@ def init_app(app: Flask) -> None:
             category="Settings",
             menu_icon_type="fa",
             menu_icon_value="fa-hourglass-half",
+        )
+    )
+    admin.add_view(
+        AlertsView(
+            name="Alerts",
+            endpoint="admin_alerts",
+            url="alerts",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-bell",
         )
     )
     admin.add_view(AccountView(name="My account", endpoint="account", url="account"))

@@ -32,7 +32,12 @@ DELIVERY_FIELDS: dict[str, dict[str, str]] = {
 }
 # The form fields are named after the model columns, so the service's map serves both.
 FILE_FIELDS = FILE_COLUMNS
-TOP_FIELDS = {"campaignId": "campaign_id", "label": "label", "enabled": "enabled"}
+TOP_FIELDS = {
+    "campaignId": "campaign_id",
+    "label": "label",
+    "enabled": "enabled",
+    "pauseAfterFailures": "pause_after_failures",
+}
 # FTPS is the default; plain FTP is a choice made on purpose, and says what it gives up.
 FTP_SECURITY = [("true", "FTPS (TLS, verified certificate)"), ("false", "Plain FTP (unencrypted)")]
 TIMEZONES = sorted(available_timezones())
@@ -60,6 +65,12 @@ class IntegrationForm(BaseForm):
     campaign_id = SelectField("Campaign", coerce=_id, validate_choice=False)
     label = StringField("Label", description="Shown in both tables and usable in file names.")
     enabled = BooleanField("Enabled", default=True)
+    pause_after_failures = IntegerField(
+        "Pause after failed files",
+        default=5,
+        validators=[Optional(), NumberRange(min=0, max=1000)],
+        description="Scheduled sends stop after this many failed files in a row (0: never).",
+    )
 
     schedule_cron = StringField("Cron", default="0 6 * * *", description="Five fields: minute hour day month weekday.")
     timezone = StringField("Time zone", default="UTC", description="IANA name, e.g. Europe/London.")
@@ -144,6 +155,7 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
         "campaignId": form.campaign_id.data or None,
         "label": _clean(form.label.data),
         "enabled": bool(form.enabled.data),
+        "pauseAfterFailures": 5 if form.pause_after_failures.data is None else form.pause_after_failures.data,
         "schedule": {"cron": _clean(form.schedule_cron.data), "timezone": _clean(form.timezone.data)},
         "file": {key: _clean(form[name].data) for key, name in FILE_FIELDS.items()},
         "fields": mapping if mapping is not None else "not valid JSON",
@@ -157,6 +169,7 @@ def from_integration(integration: Any) -> dict[str, Any]:
         "campaign_id": integration.campaign_id,
         "label": integration.label,
         "enabled": integration.enabled,
+        "pause_after_failures": integration.pause_after_failures,
         "schedule_cron": integration.schedule_cron,
         "timezone": integration.timezone,
         "fields_json": json.dumps(integration.fields or []),

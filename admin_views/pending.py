@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from admin_views import formatting as fmt
+from admin_views import health
 from admin_views.base import (
     MacroRowAction,
     TenantModelView,
@@ -43,6 +44,7 @@ LABELS = {
     "timezone": "Time zone",
     "max_leads_per_file": "Max leads per file",
     "updated_at": "Settings changed",
+    "health": "Health",
 }
 DEFAULT = [
     "campaign.advertiser_id",
@@ -53,6 +55,7 @@ DEFAULT = [
     "pending_count",
     "schedule",
     "campaign.end_date",
+    "health",
 ]
 # {file} becomes a link to the file's View page (Sent Batches), where its status shows live.
 OUTCOME_WORDS = {
@@ -91,6 +94,8 @@ class PendingBatchesView(TenantModelView):
         "timezone",
         "max_leads_per_file",
         "updated_at",
+        # Worst first when descending: the longest failure streak (paused ones have the longest).
+        ("health", ("consecutive_failures", "last_file_at")),
     ]
     column_default_sort = [("next_run_at", False), ("id", False)]
     column_filters = [
@@ -102,6 +107,7 @@ class PendingBatchesView(TenantModelView):
         # What the dashboard's links filter by (?flt0_integration_id_equals=7).
         "id",
         UtcPeriodFilter(BatchCsvIntegration.next_run_at, "Next run"),
+        health.HealthFilter(BatchCsvIntegration.id, "Health"),
     ]
     column_searchable_list = ["label", "campaign.name", "campaign.advertiser.name"]
     column_auto_select_related = False
@@ -110,6 +116,8 @@ class PendingBatchesView(TenantModelView):
             fmt.count(m.pending_count)
         ),
         "schedule": _schedule,
+        "health": health.cell,
+        "label": health.label_cell,
         "campaign.end_date": fmt.formatter(fmt.day),
         "next_run_at": fmt.formatter(fmt.when),
         "last_sent_at": fmt.formatter(lambda v: fmt.when(v, "never")),
@@ -121,6 +129,7 @@ class PendingBatchesView(TenantModelView):
         MacroRowAction("configure", "Configure", Role.ADMIN.value),
         MacroRowAction("view_pending", "View queued leads"),
         MacroRowAction("batch_now", "Batch now", Role.MANAGER.value),
+        MacroRowAction("resume", "Resume", Role.MANAGER.value),
     ]
     empty_message = "No leads waiting — new leads appear here as they are captured."
 
@@ -210,6 +219,26 @@ class PendingBatchesView(TenantModelView):
             return redirect(
                 safe_return(request.args.get("url")) or self.get_url(".leads_view", integration_id=integration_id)
             )
+
+    @expose("/resume/<int:integration_id>", methods=("POST",))
+    def resume_view(self, integration_id: int):
+        """Lift an auto-pause and send what is pending now."""
+        from app.services import integration_health
+
+        require_role(Role.MANAGER.value)
+        integration = _owned_integration(integration_id)
+        try:
+            outcomes = integration_health.resume(integration.id, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash_error(exc)
+        else:
+            flash(f"{integration.label}: resumed; scheduled sends start again.", "success")
+            for outcome in outcomes:
+                category, words = OUTCOME_WORDS.get(outcome.status, ("info", outcome.status))
+                message = words.format(batch=outcome.batch_id, leads=fmt.count(outcome.lead_count))
+                flash(f"{integration.label}: {message}.", category)
+        return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
 
     @expose("/view/<int:integration_id>")
     def leads_view(self, integration_id: int):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from flask import flash, jsonify, redirect, request
 from flask_admin import expose
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from admin_views import formatting as fmt
@@ -55,6 +56,16 @@ DEFAULT = [
 MAX_POLLED = 200
 
 
+def _status(view, context, model, name):
+    """The status badge; a failed file also shows its error's first line (the View page has it all)."""
+    badge = fmt.status_badge(model.status)
+    if model.status != "failed" or not model.last_error:
+        return badge
+    first = model.last_error.strip().splitlines()[0] if model.last_error.strip() else ""
+    short = first if len(first) <= 120 else first[:120] + "…"
+    return badge + Markup('<small class="d-block text-danger bm-error" title="{}">{}</small>').format(first, short)
+
+
 def _sent_at(view, context, model, name):
     return fmt.stamp(model.sent_at)
 
@@ -88,7 +99,7 @@ class SentBatchesView(TenantModelView):
         "row_count": fmt.formatter(fmt.count),
         "sent_at": _sent_at,
         "created_at": fmt.formatter(fmt.when),
-        "status": fmt.formatter(fmt.status_badge),
+        "status": _status,
         "trigger": fmt.formatter(fmt.trigger_label),
         "size_bytes": fmt.formatter(fmt.size),
         "sha256": fmt.formatter(lambda v: fmt.mono(v, 12)),

@@ -63,3 +63,15 @@ def test_connection(integration_id):
     user = require("admin")
     result = integrations.check_integration_connection(owned(BatchCsvIntegration, integration_id), user)
     return result
+
+
+@blp.route("/batch-integrations/<int:integration_id>/resume", methods=["POST"])
+@roles("manager")
+@blp.response(202, r.envelope(r.Outcome, "ResumeResult", many=True, meta=None))
+def resume(integration_id):
+    """Lift an auto-pause (manager or admin) and send what is pending now; 409 if not paused."""
+    from app.services import integration_health
+
+    user = current_user()
+    integration = owned(BatchCsvIntegration, integration_id)
+    return {"data": integration_health.resume(integration.id, user)}, 202

@@ -232,6 +232,11 @@ class IntegrationOut(Schema):
     nextRunAt = Timestamp(required=True, allow_none=True, attribute="next_run_at")
     lastSentAt = Timestamp(required=True, allow_none=True, attribute="last_sent_at")
     pendingCount = fields.Integer(required=True, attribute="pending_count")
+    pauseAfterFailures = fields.Integer(required=True, attribute="pause_after_failures")
+    consecutiveFailures = fields.Integer(required=True, attribute="consecutive_failures")
+    pausedAt = Timestamp(required=True, allow_none=True, attribute="paused_at")
+    lastFileStatus = fields.String(required=True, allow_none=True, attribute="last_file_status")
+    lastFileAt = Timestamp(required=True, allow_none=True, attribute="last_file_at")
     createdAt = Timestamp(required=True, attribute="created_at")
     updatedAt = Timestamp(required=True, attribute="updated_at")
     # Last: from here on `fields` in this class body names the attribute, not the module.

@@ -235,6 +235,9 @@ class IntegrationBody(Schema):
     campaignId = Id(required=True, metadata={"description": "one of the caller's campaigns; fixed once created"})
     label = name(required=True)
     enabled = Bool()
+    pauseAfterFailures = Int(
+        0, 1000, metadata={"description": "pause after this many failed files in a row (0: never); default 5"}
+    )
     schedule = fields.Nested(ScheduleSchema)
     file = fields.Nested(FileSchema)
     delivery = Tagged("method", DELIVERIES, required=True)

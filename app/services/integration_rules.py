@@ -45,7 +45,10 @@ FILE_DEFAULTS = {
     "maxLeadsPerFile": None,
     "sendEmpty": False,
 }
-TOP_LEVEL_KEYS = frozenset({"campaignId", "label", "enabled", "schedule", "file", "fields", "delivery"})
+TOP_LEVEL_KEYS = frozenset(
+    {"campaignId", "label", "enabled", "schedule", "file", "fields", "delivery", "pauseAfterFailures"}
+)
+MAX_PAUSE_AFTER = 1000
 
 
 def validate(enterprise_id: int, data: dict, existing: BatchCsvIntegration | None) -> dict:
@@ -74,6 +77,12 @@ def validate(enterprise_id: int, data: dict, existing: BatchCsvIntegration | Non
     else:
         values["enabled"] = data["enabled"]
 
+    if "pauseAfterFailures" in data:
+        pause_after = data["pauseAfterFailures"]
+        if not _is_int(pause_after) or not 0 <= pause_after <= MAX_PAUSE_AFTER:
+            errors["pauseAfterFailures"] = [f"must be a whole number from 0 (never pause) to {MAX_PAUSE_AFTER}"]
+        else:
+            values["pause_after_failures"] = pause_after
     _validate_schedule(data.get("schedule"), values, errors)
     _validate_file(data.get("file"), values, errors)
     _validate_fields(data.get("fields"), values, errors)

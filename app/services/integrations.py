@@ -103,6 +103,7 @@ def settings_payload(integration: BatchCsvIntegration) -> dict:
         "campaignId": integration.campaign_id,
         "label": integration.label,
         "enabled": integration.enabled,
+        "pauseAfterFailures": integration.pause_after_failures,
         "schedule": {"cron": integration.schedule_cron, "timezone": integration.timezone},
         "file": {key: getattr(integration, column) for key, column in FILE_COLUMNS.items()},
         "fields": deepcopy(integration.fields or []),
