@@ -53,9 +53,9 @@ DEFAULT = [
     "campaign.name",
     "label",
     "pending_count",
+    "health",
     "schedule",
     "campaign.end_date",
-    "health",
 ]
 # {file} becomes a link to the file's View page (Sent Batches), where its status shows live.
 OUTCOME_WORDS = {

@@ -75,6 +75,11 @@ class Config:
         self.DELIVERY_ALLOWED_NETWORKS = env.get("DELIVERY_ALLOWED_NETWORKS", "")
         # Extra CA bundle (PEM) trusted for FTPS/SMTPS/STARTTLS deliveries, e.g. a private CA.
         self.DELIVERY_CA_FILE = env.get("DELIVERY_CA_FILE") or None
+        # Alerts: a private CA for webhook receivers (else DELIVERY_CA_FILE), and the backoff of retries.
+        self.WEBHOOK_CA_FILE = env.get("WEBHOOK_CA_FILE") or None
+        self.ALERT_RETRY_INTERVALS = [
+            int(s) for s in env.get("ALERT_RETRY_INTERVALS", "30,120,600,3600").split(",") if s
+        ]
         # Seconds an e-mailed download link (for files above EMAIL_ATTACHMENT_LIMIT) stays valid.
         self.DOWNLOAD_LINK_MAX_AGE = int(env.get("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600))
         # A batch still claimed/stored, with no job holding its lease, after this many

@@ -45,6 +45,9 @@ def build_app(tmp: Path):
             "STORAGE_URL": f"file://{tmp / 'files'}",
             "LOCAL_DELIVERY_ROOT": str(tmp / "outbox"),
             "RATELIMIT_ENABLED": False,
+            # The paused integration's SFTP partner is a closed loopback port (see seed_paused).
+            "DELIVERY_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "SEND_RETRY_INTERVALS": [],
         }
     )
     with app.app_context():
@@ -66,6 +69,7 @@ def seed(app) -> None:
         ids = list(demo.db.session.scalars(select(BatchCsvIntegration.id).order_by(BatchCsvIntegration.id)))
         sending.batch_now(ids[:6], manager)
         run_burst(app, in_thread=False)
+        seed_paused(app, ids[7], manager)
         sending.batch_now(ids[6:7], manager)  # left in flight: shows the live status badge
 
 
@@ -108,6 +112,37 @@ def spread_history(app) -> str:
         return db.session.get(Lead, lead_id).external_id if lead_id else "demo-1-0"
 
 
+def seed_paused(app, integration_id: int, manager) -> None:
+    """One integration whose partner refuses connections: two failed files, auto-paused."""
+    from app.models import BatchCsvIntegration
+    from app.services import alert_settings, credentials, demo, sending
+    from app.services.intake import ingest_leads
+    from jobs.worker import run_burst
+
+    integration = demo.db.session.get(BatchCsvIntegration, integration_id)
+    credential = credentials.create_credential(integration.enterprise_id, "Partner SFTP login", "password", "pw")
+    integration.delivery_method, integration.credential_id = "sftp", credential.id
+    integration.delivery = {
+        "host": "127.0.0.1",
+        "port": 9,
+        "username": "leads",
+        "remoteDir": "/inbound",
+        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    }
+    integration.pause_after_failures = 2
+    demo.db.session.commit()
+    admin = demo.db.session.scalar(demo.db.select(type(manager)).where(type(manager).email == "admin@demo.local"))
+    alert_settings.save(admin, {"emailRecipients": ["ops@demo.local"]})
+    for round_ in range(2):
+        leads = [{"externalId": f"paused-{round_}-{i}", "status": "valid", "fields": {}} for i in range(5)]
+        ingest_leads(integration.campaign, leads)
+        sending.batch_now([integration_id], manager)
+        run_burst(app, in_thread=False)
+    ingest_leads(
+        integration.campaign, [{"externalId": f"waiting-{i}", "status": "valid", "fields": {}} for i in range(7)]
+    )
+
+
 def serve(app):
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -142,6 +177,9 @@ def shoot(base: str, out: Path, only: set[str] | None = None, trace_id: str = ""
             ("audit", "/admin/audit/", False),
             ("dashboard", "/admin/", True),
             ("lead-trace", f"/admin/lead-trace/?by=externalId&q={trace_id}", False),
+            ("paused", "/v2/system/campaign-lead-batch/pending-batch/?flt0_health_is=paused", False),
+            ("paused-view", "/v2/system/campaign-lead-batch/pending-batch/view/8", False),
+            ("alerts", "/admin/alerts/", False),
         ]
         for name, path, full_page in pages:
             if only and name not in only:

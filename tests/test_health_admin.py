@@ -87,6 +87,8 @@ def test_resume_from_pending_is_for_managers_and_sends_what_is_pending(client, w
     assert client.post(f"{PENDING}/resume/{paused.id}").status_code == 404  # another enterprise's
     client.post("/logout")
     login(client, world.a.users["manager"])
+    [row] = [r for r in _rows(client.get(PENDING + "/").get_data(as_text=True)) if paused.label in r]
+    assert "bm-act-resume" in row
     view = client.get(f"{PENDING}/view/{paused.id}").get_data(as_text=True)
     assert "Paused" in view and "Resume and send pending" in view
     sftp_server.start()
