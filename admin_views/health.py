@@ -7,6 +7,7 @@ from markupsafe import Markup
 
 from admin_views import formatting as fmt
 from app.models import BatchCsvIntegration
+from app.services import integration_health
 
 Ints = BatchCsvIntegration
 PAUSED = Markup('<span class="badge badge-danger bm-paused"><span class="fa fa-pause"></span> Paused</span>')
@@ -50,15 +51,9 @@ class HealthFilter(BaseSQLAFilter):
         super().__init__(column, name, options=self.OPTIONS)
 
     def apply(self, query, value, alias=None):
-        criteria = {
-            "paused": Ints.paused_at.is_not(None),
-            "failing": Ints.paused_at.is_(None) & (Ints.consecutive_failures > 0),
-            "healthy": Ints.paused_at.is_(None)
-            & (Ints.consecutive_failures == 0)
-            & (Ints.last_file_status == "delivered"),
-            "new": Ints.last_file_status.is_(None),
-        }
-        return query.filter(criteria.get(value, Ints.id.is_(None)))
+        if value not in integration_health.HEALTH_STATES:
+            return query.filter(Ints.id.is_(None))
+        return query.filter(integration_health.health_criterion(value))
 
     def operation(self) -> str:
         return "is"

@@ -67,6 +67,11 @@ def test_pending_row_shape_and_counts_from_the_queue(client, world, catalog):
         "timezone": "Europe/London",
         "nextRunAt": "2027-01-01T06:00:00Z",
         "campaignEndDate": "2027-03-01",
+        # Health (README "Alerts and auto-pause"): no file yet, no failures, not paused.
+        "pausedAt": None,
+        "consecutiveFailures": 0,
+        "lastFileStatus": None,
+        "lastFileAt": None,
     }
     assert "06:00" in row["schedule"] and "Europe/London" in row["schedule"]
     assert body["meta"] == {"page": 1, "perPage": 50, "total": 4}

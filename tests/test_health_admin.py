@@ -163,6 +163,13 @@ def test_the_api_sets_pause_after_failures_resumes_and_replaces_alert_settings(c
     read = client.get(f"/api/v4/batch-integrations/{integ.id}", headers=viewer).json["data"]
     assert read["pausedAt"] and read["consecutiveFailures"] == 2 and read["lastFileStatus"] == "failed"
     assert client.post(f"/api/v4/batch-integrations/{integ.id}/resume", headers=viewer).status_code == 403
+    [pending] = client.get("/api/v4/batch-manager?health=paused", headers=viewer).json["data"]
+    assert pending["integrationId"] == integ.id and pending["pausedAt"] and pending["consecutiveFailures"] == 2
+    assert pending["lastFileStatus"] == "failed" and pending["lastFileAt"].endswith("Z")
+    assert client.get("/api/v4/batch-manager?health=failing", headers=viewer).json["data"] == []
+    assert client.get("/api/v4/batch-manager?health=poorly", headers=viewer).status_code == 422
+    by_streak = client.get("/api/v4/batch-manager?includeEmpty=true&sort=-consecutiveFailures", headers=viewer)
+    assert by_streak.json["data"][0]["integrationId"] == integ.id
     sftp_server.start()
     resumed = client.post(f"/api/v4/batch-integrations/{integ.id}/resume", headers=admin)
     assert resumed.status_code == 202 and resumed.json["data"][0]["status"] == "queued"

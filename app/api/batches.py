@@ -51,7 +51,9 @@ def _filters(args: dict) -> dict:
 def pending(args):
     """Pending batches: one row per enabled integration with leads waiting."""
     user = current_user()
-    page = lists.pending_batches(user.enterprise_id, include_empty=args["includeEmpty"], **_filters(args))
+    page = lists.pending_batches(
+        user.enterprise_id, include_empty=args["includeEmpty"], health=args.get("health"), **_filters(args)
+    )
     return listing(page, r.PendingRow)
 
 

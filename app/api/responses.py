@@ -106,6 +106,10 @@ class PendingRow(Schema):
     timezone = fields.String(required=True)
     nextRunAt = Timestamp(required=True, allow_none=True, attribute="next_run_at")
     campaignEndDate = Day(required=True, allow_none=True, attribute="campaign_end_date")
+    pausedAt = Timestamp(required=True, allow_none=True, attribute="paused_at")
+    consecutiveFailures = fields.Integer(required=True, attribute="consecutive_failures")
+    lastFileStatus = fields.String(required=True, allow_none=True, attribute="last_file_status")
+    lastFileAt = Timestamp(required=True, allow_none=True, attribute="last_file_at")
 
 
 class SentRow(Schema):

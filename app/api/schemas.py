@@ -81,6 +81,10 @@ class PendingArgs(BatchFilterArgs):
     includeEmpty = fields.Boolean(
         load_default=False, metadata={"description": "also integrations with no lead waiting"}
     )
+    health = fields.String(
+        validate=validate.OneOf(["paused", "failing", "healthy", "new"]),
+        metadata={"description": "paused; failing (failed files in a row, not paused); healthy; new (no file yet)"},
+    )
 
 
 class SentArgs(BatchFilterArgs):

@@ -27,6 +27,20 @@ from app.services.tenancy import get_owned
 Ints = BatchCsvIntegration
 
 
+HEALTH_STATES = ("paused", "failing", "healthy", "new")
+
+
+def health_criterion(state: str):
+    """The WHERE clause of one health state (Pending's filter, admin and API alike)."""
+    criteria = {
+        "paused": Ints.paused_at.is_not(None),
+        "failing": Ints.paused_at.is_(None) & (Ints.consecutive_failures > 0),
+        "healthy": Ints.paused_at.is_(None) & (Ints.consecutive_failures == 0) & (Ints.last_file_status == "delivered"),
+        "new": Ints.last_file_status.is_(None),
+    }
+    return criteria[state]
+
+
 def _keep_updated_at():
     # Health is not a settings change: "Settings changed" (updated_at) must not move.
     return {"updated_at": Ints.updated_at}

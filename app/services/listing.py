@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, SentBatch
-from app.services import scheduling
+from app.services import integration_health, scheduling
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -48,6 +48,10 @@ class PendingBatch:
     timezone: str
     next_run_at: datetime | None
     campaign_end_date: date | None
+    paused_at: datetime | None = None
+    consecutive_failures: int = 0
+    last_file_status: str | None = None
+    last_file_at: datetime | None = None
 
 
 @functools.lru_cache(maxsize=2048)
@@ -69,6 +73,8 @@ PENDING_SORT = {
     "timezone": BatchCsvIntegration.timezone,
     "nextRunAt": BatchCsvIntegration.next_run_at,
     "campaignEndDate": Campaign.end_date,
+    "consecutiveFailures": BatchCsvIntegration.consecutive_failures,
+    "lastFileAt": BatchCsvIntegration.last_file_at,
 }
 
 SENT_SORT = {
@@ -134,6 +140,7 @@ def pending_batches(
     campaign_name: str | None = None,
     label: str | None = None,
     include_empty: bool = False,
+    health: str | None = None,
     sort: str | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
@@ -153,6 +160,10 @@ def pending_batches(
             BatchCsvIntegration.timezone,
             BatchCsvIntegration.next_run_at,
             Campaign.end_date,
+            BatchCsvIntegration.paused_at,
+            BatchCsvIntegration.consecutive_failures,
+            BatchCsvIntegration.last_file_status,
+            BatchCsvIntegration.last_file_at,
         )
         .join(Campaign, Campaign.id == BatchCsvIntegration.campaign_id)
         .join(Advertiser, Advertiser.id == Campaign.advertiser_id)
@@ -166,6 +177,7 @@ def pending_batches(
         contains(Advertiser.name, advertiser_name),
         contains(Campaign.name, campaign_name),
         contains(BatchCsvIntegration.label, label),
+        integration_health.health_criterion(health) if health else None,
     ]
     stmt = stmt.where(*[c for c in conditions if c is not None])
     rows, total = paginate(stmt, order, page, per_page)
@@ -173,10 +185,11 @@ def pending_batches(
 
 
 def _pending_row(
-    i_id, adv_id, adv_name, camp_id, camp_name, label, count, cron, tz, next_run_at, end_date
+    i_id, adv_id, adv_name, camp_id, camp_name, label, count, cron, tz, next_run_at, end_date, *health
 ) -> PendingBatch:
+    words = _describe(cron, tz)
     return PendingBatch(
-        i_id, adv_id, adv_name, camp_id, camp_name, label, count, _describe(cron, tz), cron, tz, next_run_at, end_date
+        i_id, adv_id, adv_name, camp_id, camp_name, label, count, words, cron, tz, next_run_at, end_date, *health
     )
 
 
