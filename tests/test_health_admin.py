@@ -177,6 +177,10 @@ def test_the_api_sets_pause_after_failures_resumes_and_replaces_alert_settings(c
     assert client.get("/api/v4/alert-settings", headers=viewer).status_code == 403
     rejected = client.put("/api/v4/alert-settings", json={"webhookUrls": ["https://127.0.0.1/h"]}, headers=admin)
     assert rejected.status_code == 422 and "webhookSecret" in rejected.json["error"]["details"]
+    garbage = client.put(
+        "/api/v4/alert-settings", data=b"\x04\xff not json", content_type="application/json", headers=admin
+    )
+    assert garbage.status_code in (400, 422) and client.get("/api/v4/alert-settings", headers=admin).status_code == 200
     body = {"emailRecipients": ["ops@a.example"], "webhookUrls": ["https://127.0.0.1/h"], "webhookSecret": "s" * 20}
     put = client.put("/api/v4/alert-settings", json=body, headers=admin)
     assert put.status_code == 200 and put.json["data"]["webhookSecretSet"] is True

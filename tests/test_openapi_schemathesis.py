@@ -178,6 +178,11 @@ def _domain_facts(case, facts: dict) -> None:
         body["name"] = f"{body.get('name', '')[:150]} {next(_counter)}"  # names are unique
         if body.get("kind") == "ssh_private_key":
             body["secret"] = facts["private_key"]
+    elif path == "/api/v4/alert-settings" and method == "PUT" and body:
+        # Webhook hosts pass the egress policy (loopback is admitted here; no DNS), and need a secret.
+        if body.get("webhookUrls"):
+            body["webhookUrls"] = [f"https://127.0.0.1/hook-{i}" for i in range(len(body["webhookUrls"]))]
+            body.setdefault("webhookSecret", "a-signing-secret-0123456789")
     elif path.startswith("/api/v4/batch-integrations") and method in ("POST", "PATCH") and body:
         _integration_facts(body, facts, patch=method == "PATCH")
 

@@ -19,7 +19,8 @@ OPTIONAL_EVENTS = {"file_empty": "A file was empty", "stale": "Nothing sent for 
 MAX_RECIPIENTS = 20
 MAX_WEBHOOKS = 5
 MIN_SECRET = 16
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+# What the e-mail transport takes as an address (app.services.transports.email).
+_EMAIL = re.compile(r'^[^@\s<>,;"()\[\]\x00]+@[^@\s<>,;"()\[\]\x00]+$')
 
 
 def get(enterprise_id: int) -> AlertSettings | None:
