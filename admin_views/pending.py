@@ -189,18 +189,7 @@ class PendingBatchesView(TenantModelView):
             ).all()
         )
         for outcome in outcomes:
-            category, words = OUTCOME_WORDS.get(outcome.status, ("info", outcome.status))
-            link = (
-                Markup('<a class="alert-link" href="{}">file #{}</a>').format(
-                    url_for("sent_batches.leads_view", batch_id=outcome.batch_id), outcome.batch_id
-                )
-                if outcome.batch_id
-                else ""
-            )
-            # Markup.replace escapes the plain strings it is given and keeps the link as HTML.
-            message = Markup.escape(words).replace("{file}", link).replace("{leads}", fmt.count(outcome.lead_count))
-            label = labels.get(outcome.integration_id, outcome.integration_id)
-            flash(Markup("{}: {}.").format(label, message), category)
+            _flash_outcome(labels.get(outcome.integration_id, outcome.integration_id), outcome)
 
     @expose("/preview-file/<int:integration_id>")
     def preview_file_view(self, integration_id: int):
@@ -235,9 +224,7 @@ class PendingBatchesView(TenantModelView):
         else:
             flash(f"{integration.label}: resumed; scheduled sends start again.", "success")
             for outcome in outcomes:
-                category, words = OUTCOME_WORDS.get(outcome.status, ("info", outcome.status))
-                message = words.format(batch=outcome.batch_id, leads=fmt.count(outcome.lead_count))
-                flash(f"{integration.label}: {message}.", category)
+                _flash_outcome(integration.label, outcome)
         return redirect(safe_return(request.form.get("url")) or self.get_url(".index_view"))
 
     @expose("/view/<int:integration_id>")
@@ -261,6 +248,21 @@ class PendingBatchesView(TenantModelView):
             batch=None,
             preview_max_leads=dry_run.lead_cap(integration),
         )
+
+
+def _flash_outcome(label, outcome) -> None:
+    """One flash line per send outcome, linking to the new file (Batch now and Resume)."""
+    category, words = OUTCOME_WORDS.get(outcome.status, ("info", outcome.status))
+    link = (
+        Markup('<a class="alert-link" href="{}">file #{}</a>').format(
+            url_for("sent_batches.leads_view", batch_id=outcome.batch_id), outcome.batch_id
+        )
+        if outcome.batch_id
+        else ""
+    )
+    # Markup.replace escapes the plain strings it is given and keeps the link as HTML.
+    message = Markup.escape(words).replace("{file}", link).replace("{leads}", fmt.count(outcome.lead_count))
+    flash(Markup("{}: {}.").format(label, message), category)
 
 
 def _owned_integration(integration_id: int) -> BatchCsvIntegration:

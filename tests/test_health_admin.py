@@ -93,7 +93,7 @@ def test_resume_from_pending_is_for_managers_and_sends_what_is_pending(client, w
     assert "Paused" in view and "Resume and send pending" in view
     sftp_server.start()
     page = client.post(f"{PENDING}/resume/{paused.id}", follow_redirects=True).get_data(as_text=True)
-    assert "resumed" in page and "queued file" in page
+    assert "resumed" in page and re.search(r"queued <a[^>]*>file #\d+</a> with 3 leads", page)
     deliver_all()
     resumed = db.session.get(BatchCsvIntegration, paused.id)
     assert resumed.paused_at is None and resumed.last_file_status == "delivered" and resumed.pending_count == 0
