@@ -7,7 +7,7 @@ file's status and time from their newest delivered or failed file, so the Pendin
 health column is right from the first page after the upgrade.
 
 Revision ID: 20261130_40_alerts
-Revises: 20261130_60_local_folders
+Revises: 20261130_60_user_timezone
 Create Date: 2026-11-30 22:30:00
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 import app.models.types
 
 revision = "20261130_40_alerts"
-down_revision = "20261130_60_local_folders"
+down_revision = "20261130_60_user_timezone"
 branch_labels = None
 depends_on = None
 
