@@ -120,8 +120,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if not _wants_json():
-            if exc.code is None or exc.code < 400 or exc.code == 429:
-                return exc  # redirects a routing rule raises, and rate limits with their own headers
+            if exc.code is None or exc.code < 400 or exc.code == 429 or not _browser_page():
+                # Redirects a routing rule raises, rate limits with their own headers, and requests
+                # that are not for a page (a browser's /favicon.ico asks for images): werkzeug's
+                # short answer. Drawing the layout for those is slow, and the slow response's
+                # session cookie could land after a login's and sign the person out again.
+                return exc
             # Our own words when the raiser gave some; the generic ones per status otherwise.
             custom = exc.description if exc.description != type(exc).description else None
             return error_page(exc.code, sentence_from(custom), name=exc.name)

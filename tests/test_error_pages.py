@@ -51,3 +51,11 @@ def test_an_expired_form_is_a_page_with_a_sentence(app, client, world):
     )
     body = response.get_data(as_text=True)
     assert response.status_code == 400 and "The form had expired" in body and "Reload the page and try again." in body
+
+
+def test_requests_that_are_not_for_a_page_get_the_short_answer(client, world):
+    # A browser's /favicon.ico asks for images: no layout is drawn (it is slow, and its session
+    # cookie could overwrite the one a login sets at the same moment).
+    login(client, world.a.users["viewer"])
+    response = client.get("/favicon.ico", headers={"Accept": "image/avif,image/webp,image/*,*/*;q=0.8"})
+    assert response.status_code == 404 and "bm-error" not in response.get_data(as_text=True)
