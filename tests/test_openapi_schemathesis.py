@@ -178,6 +178,8 @@ def _domain_facts(case, facts: dict) -> None:
         body["name"] = f"{body.get('name', '')[:150]} {next(_counter)}"  # names are unique
         if body.get("kind") == "ssh_private_key":
             body["secret"] = facts["private_key"]
+        if body.get("kind") == "s3_keys" and isinstance(body.get("secret"), str):
+            body["secret"] = '{"accessKeyId": "AKIA", "secretAccessKey": "s3cret"}'  # JSON text
     elif path == "/api/v4/alert-settings" and method == "PUT" and body:
         # Webhook hosts pass the egress policy (loopback is admitted here; no DNS), and need a secret.
         if body.get("webhookUrls"):

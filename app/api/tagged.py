@@ -245,7 +245,13 @@ class SshKeyCredential(Schema):
 class S3KeysCredential(Schema):
     name = _name()
     kind = _tag("s3_keys")
-    secret = fields.Nested(S3Keys, required=True)
+    secret = Either(
+        # The service parses JSON text itself (strictly, naming the bad key).
+        fields.String(validate=[Pattern(NON_BLANK_TEXT, "JSON text"), validate.Length(max=16_384)]),
+        S3Keys,
+        required=True,
+        metadata={"description": "{accessKeyId, secretAccessKey, sessionToken?}, or that object as JSON text"},
+    )
 
 
 CREDENTIALS = {"password": PasswordCredential, "ssh_private_key": SshKeyCredential, "s3_keys": S3KeysCredential}
