@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     from admin_views.alerts import AlertsView
     from admin_views.configure import IntegrationsView
     from admin_views.dashboard import DashboardView
+    from admin_views.erasure import ErasureView
     from admin_views.jobs import JobsView
     from admin_views.pending import PendingBatchesView
     from admin_views.retention import RetentionView
@@ -169,6 +170,16 @@ def init_app(app: Flask) -> None:
             category="Settings",
             menu_icon_type="fa",
             menu_icon_value="fa-bell",
+        )
+    )
+    admin.add_view(
+        ErasureView(
+            name="Erase a person",
+            endpoint="admin_erasure",
+            url="erasure",
+            category="Settings",
+            menu_icon_type="fa",
+            menu_icon_value="fa-eraser",
         )
     )
     admin.add_view(AccountView(name="My account", endpoint="account", url="account"))

@@ -75,6 +75,7 @@ CASES = [
     Case("token new", "GET", "/admin/api-tokens/new/", "admin", 200, scoped=False),
     Case("audit log", "GET", "/admin/audit/", "admin", 200, scoped=False),
     Case("data retention", "GET", "/admin/retention/", "admin", 200, scoped=False),
+    Case("erase a person", "GET", "/admin/erasure/", "admin", 200, scoped=False),
     Case("my account", "GET", "/admin/account/", "viewer", 200, scoped=False),
     Case("jobs list", "GET", "/admin/jobs/", "viewer", 200, scoped=False),
     Case("jobs list filtered", "GET", "/admin/jobs/?flt0_status_equals=failed", "viewer", 200, scoped=False),

@@ -32,7 +32,7 @@ class Api(SmorestApi):
 
 def init_app(app: Flask) -> None:
     """Register the API blueprints, the OpenAPI document at /api/v4/openapi.json and /api/v4/docs."""
-    from app.api import alerts, batches, catalog, docs, integrations, leads
+    from app.api import alerts, batches, catalog, docs, erasure, integrations, leads
     from app.extensions import csrf
 
     for key, value in OPENAPI_DEFAULTS.items():
@@ -48,7 +48,7 @@ def init_app(app: Flask) -> None:
     api = Api(app)
     # Delivery settings and credential secrets: oneOf with a discriminator in the document.
     api.ma_plugin.converter.add_attribute_function(tagged_to_openapi)
-    for module in (batches, integrations, catalog, leads, alerts):
+    for module in (batches, integrations, catalog, leads, alerts, erasure):
         blp = module.blp
         # Bearer tokens, never cookies: there is no session for a forged request to ride on.
         csrf.exempt(blp)
