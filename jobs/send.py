@@ -39,6 +39,6 @@ def send_scheduled(integration_id: int, slot_key: str) -> list[dict]:
     if integration_health.is_paused(integration_id):
         log.info("integration %s is paused; scheduled send at %s skipped", integration_id, slot_key)
         return []
-    outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM)
+    outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM, slot_key)
     log.info("scheduled send of integration %s at %s: %s", integration_id, slot_key, outcomes)
     return [o.to_dict() for o in outcomes]

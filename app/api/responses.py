@@ -19,6 +19,7 @@ from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models.batches import BatchStatus, Trigger
 from app.models.integrations import CREDENTIAL_KINDS
 from app.services import scheduling
+from app.services.delivery_caps import CAP_PERIODS
 
 STATUSES = [s.value for s in BatchStatus]
 TRIGGERS = [t.value for t in Trigger]
@@ -195,6 +196,10 @@ class CredentialOut(Schema):
 class ScheduleOut(Schema):
     cron = fields.String(required=True, attribute="schedule_cron", metadata={"example": "0 6 * * *"})
     timezone = fields.String(required=True, metadata={"example": "Europe/London"})
+    capLeads = fields.Integer(required=True, allow_none=True, attribute="cap_leads")
+    capPeriod = fields.String(
+        required=True, allow_none=True, attribute="cap_period", validate=validate.OneOf(CAP_PERIODS)
+    )
     description = fields.Function(
         lambda integration: scheduling.describe(integration.schedule_cron, integration.timezone),
         required=True,

@@ -31,6 +31,7 @@ from app.services.catalog import (
     CREDENTIAL_SORT,
     INTEGRATION_SORT,
 )
+from app.services.delivery_caps import CAP_PERIODS, MAX_CAP
 from app.services.files.mapping import MAX_FIELDS, MAX_HEADER, METADATA_SOURCES
 from app.services.listing import PENDING_SORT, SENT_SORT
 
@@ -197,6 +198,17 @@ class ScheduleSchema(Schema):
         metadata={"example": "0 6 * * *", "description": "five cron fields (minute hour day month weekday)"},
     )
     timezone = fields.String(required=True, validate=validate.OneOf(TIMEZONES), metadata={"example": "Europe/London"})
+    capLeads = Int(
+        1,
+        MAX_CAP,
+        allow_none=True,
+        metadata={"description": "delivery cap: at most this many leads per capPeriod (null: no cap)"},
+    )
+    capPeriod = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(CAP_PERIODS),
+        metadata={"description": "the cap's window: a local day, week (from Monday) or month of `timezone`"},
+    )
 
 
 class FileSchema(Schema):

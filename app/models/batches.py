@@ -62,6 +62,8 @@ class SentBatch(db.Model):
         Index("ix_sent_enterprise_id", "enterprise_id", "id"),
         Index("ix_sent_enterprise_sent_at", "enterprise_id", "sent_at"),
         Index("ix_sent_integration", "integration_id", "id"),
+        # Delivery caps sum the leads an integration's files counted within a window.
+        Index("ix_sent_integration_counted", "integration_id", "counted_at"),
         Index("ix_sent_status_updated", "status", "updated_at"),
         # The Jobs view: one enterprise's files in a few statuses, newest change first.
         Index("ix_sent_enterprise_status_updated", "enterprise_id", "status", "updated_at"),
@@ -94,6 +96,10 @@ class SentBatch(db.Model):
     triggered_by: Mapped[str] = mapped_column(String(320), default="scheduler")
     # A resend delivers the stored file of the batch it points at.
     resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("sent_batches.id"))
+
+    # The instant whose cap window this file's leads count against (the scheduled slot, or
+    # the moment of a Batch now); NULL for resends, which deliver leads already counted.
+    counted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     status: Mapped[str] = mapped_column(String(12), default=BatchStatus.CLAIMED.value)
     attempts: Mapped[int] = mapped_column(default=0)

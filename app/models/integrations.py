@@ -67,6 +67,10 @@ class BatchCsvIntegration(db.Model):
     compression: Mapped[str] = mapped_column(String(10), default="none")
     max_leads_per_file: Mapped[int | None] = mapped_column()
     send_empty: Mapped[bool] = mapped_column(default=False)
+    # Delivery cap (app.services.delivery_caps): at most cap_leads leads per local day / week /
+    # month of `timezone`; both NULL = no cap. The rest stays pending for the next window.
+    cap_leads: Mapped[int | None] = mapped_column()
+    cap_period: Mapped[str | None] = mapped_column(String(5))
     # Ordered [{"source": "email" | "lead.id" | ..., "header": "Email"}].
     fields: Mapped[list] = mapped_column(JsonDoc, default=list)
 

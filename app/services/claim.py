@@ -10,13 +10,15 @@ The caller commits (app.services.sending.send_integration).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, text, update
 
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, QueueEntry, SentBatch, Trigger, User
-from app.services import audit
+from app.models.types import utcnow
+from app.services import audit, delivery_caps
 from app.services.actors import Actor
 
 
@@ -63,11 +65,16 @@ def lock_integration(integration_id: int) -> BatchCsvIntegration | None:
     ).first()
 
 
-def claim(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcome]:
-    """Claim the pending entries into new files inside the caller's transaction (not committed)."""
+def claim(integration_id: int, trigger: str, user: Actor, slot_key: str | None = None) -> list[BatchNowOutcome]:
+    """Claim the pending entries into new files inside the caller's transaction (not committed).
+
+    `slot_key` (a scheduled send's local slot) places the send in its delivery-cap window:
+    a slot's send counts against the slot's day even when the job runs late.
+    """
     integration = lock_integration(integration_id)
     if integration is None:
         raise ValidationError("unknown integrations", {"integrationIds": [integration_id]})
+    at = delivery_caps.slot_time(slot_key, integration.timezone) if slot_key else utcnow()
     if trigger == Trigger.BATCH_NOW.value:
         # Invariant 5: pressing Batch now again while a send runs returns that send. A
         # scheduled or campaign-end send still goes out on time with whatever is pending:
@@ -85,11 +92,17 @@ def claim(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcom
             return [BatchNowOutcome(integration_id, row.id, "in_flight", row.lead_count) for row in in_flight]
 
     outcomes: list[BatchNowOutcome] = []
-    limit = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 else None
+    per_file = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 else None
+    # Read under the integration lock: no other claim of this integration can count meanwhile.
+    left = delivery_caps.remaining(integration, at)
     while True:
-        batch = _new_batch(integration, trigger, user)
-        claimed = _claim_entries(integration_id, batch.id, limit)
-        if claimed == 0 and (outcomes or not integration.send_empty):
+        limit = per_file if left is None else min(left, per_file or left)
+        batch = _new_batch(integration, trigger, user, at)
+        claimed = _claim_entries(integration_id, batch.id, limit) if limit != 0 else 0
+        if left is not None:
+            left -= claimed
+        # A used-up cap sends no empty file: leads are waiting, only the window is full.
+        if claimed == 0 and (outcomes or not integration.send_empty or limit == 0):
             db.session.delete(batch)
             db.session.flush()
             break
@@ -101,7 +114,7 @@ def claim(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcom
                 .where(BatchCsvIntegration.id == integration_id)
                 .values(pending_count=BatchCsvIntegration.pending_count - claimed)
             )
-        if limit is None or claimed < limit:
+        if limit is None or claimed < limit or left == 0:
             break
     if user is not None:
         for outcome in outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]:
@@ -115,7 +128,7 @@ def claim(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcom
     return outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]
 
 
-def _new_batch(integration: BatchCsvIntegration, trigger: str, user: Actor) -> SentBatch:
+def _new_batch(integration: BatchCsvIntegration, trigger: str, user: Actor, at: datetime) -> SentBatch:
     from app.services.files import FileSettings
 
     campaign = integration.campaign
@@ -135,6 +148,7 @@ def _new_batch(integration: BatchCsvIntegration, trigger: str, user: Actor) -> S
         triggered_by_id=user.id if isinstance(user, User) else None,
         triggered_by=user.email if isinstance(user, User) else "scheduler",
         status=BatchStatus.CLAIMED.value,
+        counted_at=at,
     )
     db.session.add(batch)
     db.session.flush()

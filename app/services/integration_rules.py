@@ -16,7 +16,7 @@ from app.extensions import db
 from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
 from app.models import BatchCsvIntegration, Campaign, Credential
 from app.models.integrations import DELIVERY_METHODS
-from app.services import egress, scheduling
+from app.services import delivery_caps, egress, scheduling
 
 MAX_LABEL = 200
 MAX_TEMPLATE = 300
@@ -142,8 +142,9 @@ def _validate_schedule(schedule, values, errors) -> None:
     if not isinstance(schedule, dict):
         errors["schedule"] = ["must be an object with cron and timezone"]
         return
-    for key in sorted(set(schedule) - {"cron", "timezone"}):
+    for key in sorted(set(schedule) - {"cron", "timezone", "capLeads", "capPeriod"}):
         errors[f"schedule.{key}"] = ["unknown field"]
+    _validate_cap(schedule.get("capLeads"), schedule.get("capPeriod"), values, errors)
     cron, timezone = schedule.get("cron"), schedule.get("timezone")
     try:
         scheduling.validate(cron, timezone)
@@ -152,6 +153,18 @@ def _validate_schedule(schedule, values, errors) -> None:
         return
     values["schedule_cron"] = " ".join(cron.split())
     values["timezone"] = timezone
+
+
+def _validate_cap(leads: Any, period: Any, values, errors) -> None:
+    """A delivery cap is both a number and a period, or neither (no cap)."""
+    if leads is not None and not (_is_int(leads) and 1 <= leads <= delivery_caps.MAX_CAP):
+        errors["schedule.capLeads"] = ["a whole number from 1 to 10,000,000, or null for no cap"]
+    elif period is not None and period not in delivery_caps.CAP_PERIODS:
+        errors["schedule.capPeriod"] = [f"one of {', '.join(delivery_caps.CAP_PERIODS)}, or null for no cap"]
+    elif (leads is None) != (period is None):
+        errors["schedule.capPeriod" if period is None else "schedule.capLeads"] = ["give both capLeads and capPeriod"]
+    else:
+        values["cap_leads"], values["cap_period"] = leads, period
 
 
 def _is_int(value: Any) -> bool:

@@ -104,7 +104,12 @@ def settings_payload(integration: BatchCsvIntegration) -> dict:
         "label": integration.label,
         "enabled": integration.enabled,
         "pauseAfterFailures": integration.pause_after_failures,
-        "schedule": {"cron": integration.schedule_cron, "timezone": integration.timezone},
+        "schedule": {
+            "cron": integration.schedule_cron,
+            "timezone": integration.timezone,
+            "capLeads": integration.cap_leads,
+            "capPeriod": integration.cap_period,
+        },
         "file": {key: getattr(integration, column) for key, column in FILE_COLUMNS.items()},
         "fields": deepcopy(integration.fields or []),
         "delivery": {

@@ -99,7 +99,9 @@ def _check_file_settings(ids: list[int]) -> None:
         raise ValidationError("integrations with invalid file settings", {"integrationIds": bad})
 
 
-def send_integration(integration_id: int, trigger: str, user: Actor) -> list[BatchNowOutcome]:
+def send_integration(
+    integration_id: int, trigger: str, user: Actor, slot_key: str | None = None
+) -> list[BatchNowOutcome]:
     """Claim the integration's pending leads into one or more files and queue their processing.
 
     `user` is the person pressing Batch now, or SYSTEM for the scheduler, campaign end and CLI.
@@ -109,7 +111,7 @@ def send_integration(integration_id: int, trigger: str, user: Actor) -> list[Bat
     if not isinstance(user, User) and not is_system(user):
         raise Forbidden("sending needs a user or the system actor")
     try:
-        outcomes = claim(integration_id, trigger, user)
+        outcomes = claim(integration_id, trigger, user, slot_key)
         db.session.commit()
     except Exception:
         db.session.rollback()
