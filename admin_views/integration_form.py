@@ -74,6 +74,17 @@ class IntegrationForm(BaseForm):
 
     schedule_cron = StringField("Cron", default="0 6 * * *", description="Five fields: minute hour day month weekday.")
     timezone = StringField("Time zone", default="UTC", description="IANA name, e.g. Europe/London.")
+    cap_leads = IntegerField(
+        "Delivery cap (leads)",
+        validators=[Optional(), _within_columns, NumberRange(min=1, max=10_000_000)],
+        description="At most this many leads per period; the rest wait for the next period.",
+    )
+    cap_period = SelectField(
+        "Per",
+        choices=[("", "no cap"), ("day", "day"), ("week", "week (from Monday)"), ("month", "month")],
+        default="",
+        description="A local day, week or month of the time zone above.",
+    )
 
     file_format = SelectField("Format", choices=choices(FORMAT_LABELS.items()), default="csv")
     delimiter = StringField("Delimiter", default=",", description="CSV only; TSV and PSV imply tab and pipe.")
@@ -156,7 +167,13 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
         "label": _clean(form.label.data),
         "enabled": bool(form.enabled.data),
         "pauseAfterFailures": 5 if form.pause_after_failures.data is None else form.pause_after_failures.data,
-        "schedule": {"cron": _clean(form.schedule_cron.data), "timezone": _clean(form.timezone.data)},
+        "schedule": {
+            "cron": _clean(form.schedule_cron.data),
+            "timezone": _clean(form.timezone.data),
+            # An empty cap field clears the cap; the service refuses a number without a period.
+            "capLeads": form.cap_leads.data,
+            "capPeriod": form.cap_period.data or None,
+        },
         "file": {key: _clean(form[name].data) for key, name in FILE_FIELDS.items()},
         "fields": mapping if mapping is not None else "not valid JSON",
         "delivery": delivery,
@@ -172,6 +189,8 @@ def from_integration(integration: Any) -> dict[str, Any]:
         "pause_after_failures": integration.pause_after_failures,
         "schedule_cron": integration.schedule_cron,
         "timezone": integration.timezone,
+        "cap_leads": integration.cap_leads,
+        "cap_period": integration.cap_period or "",
         "fields_json": json.dumps(integration.fields or []),
         "delivery_method": integration.delivery_method,
         "credential_id": integration.credential_id or 0,
@@ -195,7 +214,8 @@ def field_for(path: str) -> str | None:
     if head in TOP_FIELDS:
         return TOP_FIELDS[head]
     if head == "schedule":
-        return {"cron": "schedule_cron", "timezone": "timezone"}.get(rest.split(".")[0])
+        names = {"cron": "schedule_cron", "timezone": "timezone", "capLeads": "cap_leads", "capPeriod": "cap_period"}
+        return names.get(rest.split(".")[0])
     if head == "file":
         return FILE_FIELDS.get(rest.split(".")[0])
     if head == "fields":

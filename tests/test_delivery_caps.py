@@ -124,3 +124,36 @@ def test_the_openapi_document_describes_the_cap(client):
     found = [s for s in schemas.values() if "capPeriod" in s.get("properties", {})]
     assert len(found) >= 2  # the request body and the response
     assert any(set(s["properties"]["capPeriod"].get("enum", [])) >= {"day", "week", "month"} for s in found)
+
+
+def test_the_configure_form_sets_shows_and_validates_the_cap(client, world, app):
+    from tests.admin_support import login
+    from tests.test_admin_config import _form
+
+    app.config["WTF_CSRF_ENABLED"] = False  # test_admin_csrf.py covers CSRF
+    login(client, world.a.users["admin"])
+    url = f"/admin/integrations/edit/?id={world.a.integration.id}"
+    response = client.post(url, data=_form(world, cap_leads="100", cap_period="day"))
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    db.session.expire_all()
+    integ = db.session.get(type(world.a.integration), world.a.integration.id)
+    assert (integ.cap_leads, integ.cap_period) == (100, "day")
+    page = client.get(url).get_data(as_text=True)
+    assert 'name="cap_leads"' in page and 'value="100"' in page
+    assert '<option selected value="day">' in page or 'value="day" selected' in page
+
+    for bad, message in (
+        ({"cap_leads": "100", "cap_period": ""}, "give both capLeads and capPeriod"),
+        ({"cap_leads": "0", "cap_period": "week"}, "Number must be between 1 and 10000000"),
+        ({"cap_leads": "", "cap_period": "month"}, "give both capLeads and capPeriod"),
+    ):
+        refused = client.post(url, data=_form(world, **bad))
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 200 and "Not saved." in page and message in page, (bad, page[-3000:])
+    db.session.expire_all()
+    assert db.session.get(type(integ), integ.id).cap_leads == 100
+
+    cleared = client.post(url, data=_form(world, cap_leads="", cap_period=""))
+    assert cleared.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(type(integ), integ.id).cap_period is None
