@@ -85,6 +85,11 @@ class IntegrationForm(BaseForm):
         default="",
         description="A local day, week or month of the time zone above.",
     )
+    deliver_after_end = BooleanField(
+        "Deliver even if the campaign has ended",
+        default=True,
+        description="Off: scheduled sends stop after the campaign's final batch (Batch now still works).",
+    )
 
     file_format = SelectField("Format", choices=choices(FORMAT_LABELS.items()), default="csv")
     delimiter = StringField("Delimiter", default=",", description="CSV only; TSV and PSV imply tab and pipe.")
@@ -173,6 +178,7 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
             # An empty cap field clears the cap; the service refuses a number without a period.
             "capLeads": form.cap_leads.data,
             "capPeriod": form.cap_period.data or None,
+            "deliverAfterCampaignEnd": bool(form.deliver_after_end.data),
         },
         "file": {key: _clean(form[name].data) for key, name in FILE_FIELDS.items()},
         "fields": mapping if mapping is not None else "not valid JSON",
@@ -191,6 +197,7 @@ def from_integration(integration: Any) -> dict[str, Any]:
         "timezone": integration.timezone,
         "cap_leads": integration.cap_leads,
         "cap_period": integration.cap_period or "",
+        "deliver_after_end": integration.deliver_after_end,
         "fields_json": json.dumps(integration.fields or []),
         "delivery_method": integration.delivery_method,
         "credential_id": integration.credential_id or 0,
@@ -215,6 +222,7 @@ def field_for(path: str) -> str | None:
         return TOP_FIELDS[head]
     if head == "schedule":
         names = {"cron": "schedule_cron", "timezone": "timezone", "capLeads": "cap_leads", "capPeriod": "cap_period"}
+        names["deliverAfterCampaignEnd"] = "deliver_after_end"
         return names.get(rest.split(".")[0])
     if head == "file":
         return FILE_FIELDS.get(rest.split(".")[0])

@@ -7,7 +7,7 @@ import logging
 from rq import get_current_job
 
 from app.models import Trigger
-from app.services import integration_health, pipeline, sending
+from app.services import campaign_end, integration_health, pipeline, sending
 from app.services.actors import SYSTEM
 
 # Transports load on first use (app.services.transports._REGISTRY). Importing the light ones
@@ -35,9 +35,15 @@ def process_batch(batch_id: int) -> str:
 
 
 def send_scheduled(integration_id: int, slot_key: str) -> list[dict]:
-    """The scheduled send of one integration for one local time slot (none while it is paused)."""
+    """The scheduled send of one integration for one local time slot.
+
+    None while it is paused, nor after its campaign's final batch if it is set to stop then.
+    """
     if integration_health.is_paused(integration_id):
         log.info("integration %s is paused; scheduled send at %s skipped", integration_id, slot_key)
+        return []
+    if campaign_end.scheduled_sends_stopped(integration_id):
+        log.info("integration %s: campaign ended, set to stop; scheduled send at %s skipped", integration_id, slot_key)
         return []
     outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM, slot_key)
     log.info("scheduled send of integration %s at %s: %s", integration_id, slot_key, outcomes)

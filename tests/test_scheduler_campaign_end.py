@@ -65,3 +65,59 @@ def test_the_cron_scheduler_enqueues_the_tick_and_a_worker_runs_it(world, app):
     drain()  # the tick runs in the worker, finds the ended campaign, its send job runs too
     sent = db.session.query(SentBatch).all()
     assert [(b.trigger, b.status, b.lead_count) for b in sent] == [("campaign_end", "delivered", 4)]
+
+
+def _after_the_final_batch(world, deliver_after_end: bool) -> tuple[int, datetime]:
+    """Campaign A ended on 1 July; its final batch went out; 4 leads arrive later; a slot is due."""
+    from app.models import BatchCsvIntegration
+    from app.services import ticks
+
+    integ = db.session.get(BatchCsvIntegration, world.a.integration.id)
+    integ.deliver_after_end = deliver_after_end
+    factories.leads(world.a.campaign, 3)
+    _end_campaign(world, date(2026, 7, 1))
+    assert campaign_end.send_due(datetime(2026, 7, 2, 0, 5, tzinfo=UTC)) == [world.a.campaign.id]
+    drain()
+    factories.leads(world.a.campaign, 4, prefix="late")
+    slot = datetime(2026, 7, 3, 6, 0, tzinfo=UTC)
+    integ.next_run_at = slot
+    db.session.commit()
+    assert len(ticks.enqueue_due_sends(slot)) == 1
+    drain()
+    return integ.id, slot
+
+
+def test_scheduled_sends_stop_after_the_final_batch_when_switched_off(world):
+    integration_id, _ = _after_the_final_batch(world, deliver_after_end=False)
+    assert [(b.trigger, b.lead_count) for b in batches(integration_id)] == [("campaign_end", 3)]
+    assert pending_count(integration_id) == 4  # kept for a person's Batch now
+    (now,) = sending.batch_now([integration_id], world.a.users["manager"])
+    assert now.lead_count == 4
+
+
+def test_deliver_even_if_the_campaign_has_ended_keeps_the_schedule_going(world):
+    integration_id, _ = _after_the_final_batch(world, deliver_after_end=True)
+    assert [(b.trigger, b.lead_count) for b in batches(integration_id)] == [("campaign_end", 3), ("schedule", 4)]
+    assert pending_count(integration_id) == 0
+
+
+def test_the_switch_through_the_api_and_the_form(client, world, app):
+    from app.models import BatchCsvIntegration
+    from tests.admin_support import login
+    from tests.test_admin_config import _form
+
+    url = f"/api/v4/batch-integrations/{world.a.integration.id}"
+    admin = {"Authorization": f"Bearer {world.a.tokens['admin']}"}
+    assert client.get(url, headers=admin).json["data"]["schedule"]["deliverAfterCampaignEnd"] is True
+    off = client.patch(url, json={"schedule": {"deliverAfterCampaignEnd": False}}, headers=admin)
+    assert off.status_code == 200 and off.json["data"]["schedule"]["deliverAfterCampaignEnd"] is False
+    bad = client.patch(url, json={"schedule": {"deliverAfterCampaignEnd": "yes"}}, headers=admin)
+    assert bad.status_code == 422 and "schedule.deliverAfterCampaignEnd" in bad.json["error"]["details"]
+
+    app.config["WTF_CSRF_ENABLED"] = False  # test_admin_csrf.py covers CSRF
+    login(client, world.a.users["admin"])
+    edit = f"/admin/integrations/edit/?id={world.a.integration.id}"
+    assert "Deliver even if the campaign has ended" in client.get(edit).get_data(as_text=True)
+    assert client.post(edit, data=_form(world, deliver_after_end="y")).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(BatchCsvIntegration, world.a.integration.id).deliver_after_end is True

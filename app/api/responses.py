@@ -200,6 +200,7 @@ class ScheduleOut(Schema):
     capPeriod = fields.String(
         required=True, allow_none=True, attribute="cap_period", validate=validate.OneOf(CAP_PERIODS)
     )
+    deliverAfterCampaignEnd = fields.Boolean(required=True, attribute="deliver_after_end")
     description = fields.Function(
         lambda integration: scheduling.describe(integration.schedule_cron, integration.timezone),
         required=True,

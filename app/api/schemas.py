@@ -209,6 +209,11 @@ class ScheduleSchema(Schema):
         validate=validate.OneOf(CAP_PERIODS),
         metadata={"description": "the cap's window: a local day, week (from Monday) or month of `timezone`"},
     )
+    deliverAfterCampaignEnd = Bool(
+        metadata={
+            "description": "after the campaign's final batch: keep the scheduled sends going (true, default) or stop"
+        }
+    )
 
 
 class FileSchema(Schema):

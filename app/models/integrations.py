@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -71,6 +71,9 @@ class BatchCsvIntegration(db.Model):
     # month of `timezone`; both NULL = no cap. The rest stays pending for the next window.
     cap_leads: Mapped[int | None] = mapped_column()
     cap_period: Mapped[str | None] = mapped_column(String(5))
+    # After its campaign's final batch (app.services.campaign_end): keep the scheduled sends
+    # going (True, as before this setting existed) or stop them (False; Batch now still works).
+    deliver_after_end: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Ordered [{"source": "email" | "lead.id" | ..., "header": "Email"}].
     fields: Mapped[list] = mapped_column(JsonDoc, default=list)
 

@@ -58,3 +58,13 @@ def send_due(now: datetime | None = None) -> list[int]:
             db.session.commit()
             closed.append(campaign_id)
     return closed
+
+
+def scheduled_sends_stopped(integration_id: int) -> bool:
+    """True when the integration's campaign had its final batch and it is set to stop then."""
+    row = db.session.execute(
+        select(BatchCsvIntegration.deliver_after_end, Campaign.final_batch_at)
+        .join(Campaign, Campaign.id == BatchCsvIntegration.campaign_id)
+        .where(BatchCsvIntegration.id == integration_id)
+    ).first()
+    return row is not None and not row.deliver_after_end and row.final_batch_at is not None

@@ -142,9 +142,14 @@ def _validate_schedule(schedule, values, errors) -> None:
     if not isinstance(schedule, dict):
         errors["schedule"] = ["must be an object with cron and timezone"]
         return
-    for key in sorted(set(schedule) - {"cron", "timezone", "capLeads", "capPeriod"}):
+    for key in sorted(set(schedule) - {"cron", "timezone", "capLeads", "capPeriod", "deliverAfterCampaignEnd"}):
         errors[f"schedule.{key}"] = ["unknown field"]
     _validate_cap(schedule.get("capLeads"), schedule.get("capPeriod"), values, errors)
+    after_end = schedule.get("deliverAfterCampaignEnd", True)
+    if not isinstance(after_end, bool):
+        errors["schedule.deliverAfterCampaignEnd"] = ["must be true or false"]
+    else:
+        values["deliver_after_end"] = after_end
     cron, timezone = schedule.get("cron"), schedule.get("timezone")
     try:
         scheduling.validate(cron, timezone)

@@ -109,6 +109,7 @@ def settings_payload(integration: BatchCsvIntegration) -> dict:
             "timezone": integration.timezone,
             "capLeads": integration.cap_leads,
             "capPeriod": integration.cap_period,
+            "deliverAfterCampaignEnd": integration.deliver_after_end,
         },
         "file": {key: getattr(integration, column) for key, column in FILE_COLUMNS.items()},
         "fields": deepcopy(integration.fields or []),
