@@ -56,6 +56,11 @@ class Config:
             None if self.ENV_NAME == "production" else embedded_redis_url(self.EMBEDDED_REDIS_SOCKET)
         )
         self.STORAGE_URL = env.get("STORAGE_URL", f"file://{INSTANCE_DIR / 'files'}")
+        # Stored files are encrypted at rest with these Fernet keys (newest first, like
+        # CREDENTIAL_KEYS, which they fall back to). FILE_ENCRYPTION=off stores new files in the
+        # clear; files already encrypted stay readable as long as their key is listed.
+        self.FILE_KEYS = env.get("FILE_KEYS") or dev.get("FILE_KEYS")
+        self.FILE_ENCRYPTION = _env_bool("FILE_ENCRYPTION", True)
         self.LOCAL_DELIVERY_ROOT = env.get("LOCAL_DELIVERY_ROOT", str(INSTANCE_DIR / "outbox"))
 
         self.SMTP_URL = env.get("SMTP_URL", "smtp://127.0.0.1:1025")

@@ -42,7 +42,11 @@ def write_missing_secrets() -> bool:
     if path.exists():
         return False
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    values = {"SECRET_KEY": secrets.token_urlsafe(32), "CREDENTIAL_KEYS": Fernet.generate_key().decode()}
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "CREDENTIAL_KEYS": Fernet.generate_key().decode(),
+        "FILE_KEYS": Fernet.generate_key().decode(),  # its own key: the two rotate independently
+    }
     fd, tmp = tempfile.mkstemp(dir=INSTANCE_DIR, prefix=".dev-secrets-")  # created 0600
     try:
         with os.fdopen(fd, "w") as f:

@@ -4,7 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import credentials, demo, dev, leads, ops, users
+    from app.cli import credentials, demo, dev, files, leads, ops, users
 
-    for group in (users.group, leads.group, demo.group, credentials.group, dev.group, *ops.GROUPS):
+    for group in (users.group, leads.group, demo.group, credentials.group, files.group, dev.group, *ops.GROUPS):
         app.cli.add_command(group)

@@ -54,7 +54,7 @@ def _purged(batch: SentBatch) -> SentBatch | None:
 def open_stored(batch: SentBatch) -> StoredDownload:
     """Open the batch's stored file: Conflict if it was never stored, FileGone if it is no more."""
     from app.services.retention import purge_reason_text
-    from app.services.storage import get_store
+    from app.services.storage import StoredFileUnreadable, get_store
 
     key = storage_key(batch)
     purged = _purged(batch)
@@ -72,6 +72,9 @@ def open_stored(batch: SentBatch) -> StoredDownload:
         stream = store.open(key)
     except FileNotFoundError:
         raise gone from None
+    except StoredFileUnreadable as exc:
+        # Tampered with, cut short or its key dropped: no byte of it may go out.
+        raise FileGone(f"the stored file of file #{batch.id} cannot be read: {exc}") from None
     if batch.size_bytes is not None and size != batch.size_bytes:
         # Serving other bytes under the recorded sha256 would be worse than serving none.
         stream.close()

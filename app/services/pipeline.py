@@ -32,7 +32,7 @@ from app.services.credentials import secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name
 from app.services.lead_records import iter_batch_records
 from app.services.lease import Lease, LeaseLost
-from app.services.storage import build_and_store, get_store
+from app.services.storage import StoredFileUnreadable, build_and_store, get_store
 from app.services.transports import DeliverySource, get_transport
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,12 @@ def _deliver(batch: SentBatch, lease: Lease) -> None:
     if not batch.storage_key or not store.exists(batch.storage_key):
         raise DeliveryError(f"the stored file of batch {batch.id} is missing", transient=False)
     # Invariant 3: what goes out is exactly what was recorded.
-    size = store.size(batch.storage_key)
-    if size != batch.size_bytes or store.sha256(batch.storage_key) != batch.sha256:
+    try:
+        size = store.size(batch.storage_key)
+        matches = size == batch.size_bytes and store.sha256(batch.storage_key) == batch.sha256
+    except StoredFileUnreadable as exc:
+        raise DeliveryError(f"the stored file of batch {batch.id} cannot be read: {exc}", transient=False) from None
+    if not matches:
         raise DeliveryError(f"the stored file of batch {batch.id} does not match its recorded checksum", False)
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
     transport = get_transport(integration.delivery_method)

@@ -2,12 +2,15 @@
 
 Keys are made from ids only, so nothing a user types ever reaches a path. A file
 is written under a temporary key and moved into place, so a key either holds a
-complete file or nothing.
+complete file or nothing. With keys (FILE_KEYS) the bytes at a key are encrypted
+(app.services.file_crypto); everything here reads and reports the plaintext: its size,
+its sha256, its bytes. Objects stored before encryption are read as they are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import uuid
@@ -20,6 +23,8 @@ from typing import Any, BinaryIO
 import fsspec
 from flask import current_app
 
+from app.services import file_crypto
+from app.services.file_crypto import StoredFileUnreadable
 from app.services.files.mapping import LeadRecord
 from app.services.files.settings import FileSettings
 from app.services.files.writer import write_file
@@ -74,8 +79,11 @@ class HashingWriter:
 class FileStore:
     """Lead files under one fsspec URL."""
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str, *, keys: list[str] | None = None, encrypt: bool = True, **options: Any) -> None:
+        """`keys` (newest first) read encrypted files; new files are encrypted when `encrypt` too."""
         self.url = url
+        self.ring = file_crypto.KeyRing(keys) if keys else None
+        self.encrypts = bool(encrypt and self.ring)
         self.fs, self.root = fsspec.core.url_to_fs(url, **options)
         self.local = "file" in _protocols(self.fs)
 
@@ -103,8 +111,11 @@ class FileStore:
             self.fs.makedirs(self.fs._parent(final), exist_ok=True)
         try:
             with self.fs.open(temp, "wb") as raw:
-                writer = HashingWriter(raw)
+                sealer = file_crypto.EncryptingWriter(raw, self.ring) if self.encrypts else None  # type: ignore[arg-type]
+                writer = HashingWriter(sealer or raw)  # type: ignore[arg-type]
                 yield writer
+                if sealer is not None:
+                    sealer.finish()
                 raw.flush()
                 if self.local:
                     os.fsync(raw.fileno())  # the rename must not outrun the data on a crash
@@ -169,14 +180,54 @@ class FileStore:
         return removed
 
     def open(self, key: str) -> BinaryIO:
-        """The stored file for reading (seekable for local files)."""
-        return self.fs.open(self.path(key), "rb")
+        """The stored file's plaintext for reading, seekable; StoredFileUnreadable if it does not verify."""
+        path = self.path(key)
+        raw = self.fs.open(path, "rb")
+        try:
+            if raw.read(len(file_crypto.MAGIC)) != file_crypto.MAGIC:
+                raw.seek(0)
+                return raw
+            if self.ring is None:
+                raise StoredFileUnreadable("the stored file is encrypted but FILE_KEYS is not set")
+            raw.seek(0)
+            plain = file_crypto.DecryptingReader(raw, self.ring, int(self.fs.size(path)))
+        except BaseException:
+            raw.close()
+            raise
+        return io.BufferedReader(plain, file_crypto.CHUNK)  # type: ignore[return-value]
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))
 
     def size(self, key: str) -> int:
-        return int(self.fs.size(self.path(key)))
+        """The plaintext size (an encrypted file is read from its header, not decrypted)."""
+        path = self.path(key)
+        stored = int(self.fs.size(path))
+        with self.fs.open(path, "rb") as raw:
+            header = file_crypto.read_header(raw)
+        return stored if header is None else file_crypto.plain_size(stored - header[2])
+
+    def rotate_keys(self) -> Iterator[tuple[str, bool]]:
+        """Re-wrap each encrypted file's data key with the newest key; yields (key, rewrapped).
+
+        Resumable: a file already under the newest key is skipped, and each file is
+        replaced atomically (temp + move) with its body copied byte for byte.
+        """
+        if self.ring is None:
+            raise StoredFileUnreadable("FILE_KEYS is not set")
+        for path in sorted(self.fs.find(self.root)):
+            key = path[len(self.root.rstrip("/")) + 1 :] if path.startswith(self.root.rstrip("/")) else path
+            if not _KEY.match(key):
+                continue  # temp files and anything the store did not write
+            temp = f"{path}.tmp-{uuid.uuid4().hex}"
+            try:
+                with self.fs.open(path, "rb") as raw, self.fs.open(temp, "wb") as out:
+                    changed = file_crypto.copy_rewrapped(raw, self.ring, out)
+                if changed:
+                    self.fs.mv(temp, path)
+            finally:
+                self._discard(temp)
+            yield key, changed
 
     def delete(self, key: str) -> None:
         """Remove the file at `key`; nothing happens if there is none."""
@@ -206,7 +257,9 @@ def get_store() -> FileStore:
         url = current_app.config["STORAGE_URL"]
         if url.startswith("file://") or "://" not in url:
             options.setdefault("auto_mkdir", True)
-        store = FileStore(url, **options)
+        raw_keys = current_app.config.get("FILE_KEYS") or current_app.config.get("CREDENTIAL_KEYS") or ""
+        keys = [k.strip() for k in (raw_keys.split(",") if isinstance(raw_keys, str) else raw_keys) if k.strip()]
+        store = FileStore(url, keys=keys, encrypt=current_app.config.get("FILE_ENCRYPTION", True), **options)
         current_app.extensions["file_store"] = store
     return store
 
