@@ -10,6 +10,7 @@ import pytest
 
 from app.extensions import db
 from app.models import Enterprise
+from app.services.file_crypto import MAGIC
 from app.services.files import FileSettings, write_file
 from app.services.lead_records import iter_pending_records
 from app.services.storage import FileStore, build_and_store, get_store
@@ -118,7 +119,10 @@ def test_get_store_follows_storage_url_and_is_made_once_per_app(app, session_dir
     key = store.key_for(9, 9, "a.csv")
     with store.write(key) as w:
         w.write(b"x")
-    assert (session_dir / "files" / "e9" / "b9" / "file.csv").read_bytes() == b"x"
+    # The app's store encrypts (FILE_KEYS, else CREDENTIAL_KEYS): see test_file_encryption.py.
+    raw = (session_dir / "files" / "e9" / "b9" / "file.csv").read_bytes()
+    assert raw.startswith(MAGIC) and raw != b"x"
+    assert store.open(key).read() == b"x"
     store.delete(key)
 
 
