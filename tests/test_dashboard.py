@@ -173,3 +173,16 @@ def test_period_filter_refuses_nonsense(app, world, text):
         ).status_code
         == 200
     )
+
+
+def test_failing_panel_shows_the_ten_most_recent_failures_of_more(app, world):
+    feeds = [factories.integration(world.a.campaign, f"Feed {n}") for n in range(12)]
+    for n, feed in enumerate(feeds):
+        _file(world, feed, "failed", 1, days_ago=12 - n)  # feed 11 failed last
+    client = app.test_client()
+    login(client, world.a.users["viewer"])
+    page = client.get("/admin/").get_data(as_text=True)
+    panel = page.split('id="bm-dash-failing"')[1].split("</table>")[0]
+    shown = [int(i) for i in re.findall(r'data-integration-id="(\d+)"', panel)]
+    assert shown == [feed.id for feed in reversed(feeds[2:])]
+    assert "the 10 most recent of 12" in page
