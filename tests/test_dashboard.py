@@ -110,7 +110,7 @@ def test_dashboard_charts_carry_per_day_counts_and_links(app, world, board):
     client = app.test_client()
     login(client, world.a.users["manager"])
     page = client.get("/admin/").get_data(as_text=True)
-    data = json.loads(unescape(re.search(r'id="bm-dashboard-data">(.*?)</script>', page, re.S).group(1)))
+    data = json.loads(unescape(re.search(r'id="bm-dashboard-data"[^>]*>(.*?)</script>', page, re.S).group(1)))
     assert len(data["delivered"]["labels"]) == 30
     assert data["delivered"]["files"][-1] == 1 and data["delivered"]["leads"][-1] == 40
     assert data["delivered"]["files"][-4] == 1 and data["delivered"]["leads"][-4] == 2
