@@ -21,12 +21,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.installed
 
 ## run: install, migrate, seed demo data if empty, start web + worker + scheduler
 run: $(VENV)/.installed
+	@scripts/ensure-debian-tools gpg:gnupg
 	scripts/run
 
 ## test: the whole suite on SQLite + embedded Redis, then on PostgreSQL + Redis when
 ## TEST_DATABASE_URL / TEST_REDIS_URL are set
 test: $(VENV)/.dev-installed
 	@scripts/ensure-chromium
+	@scripts/ensure-debian-tools gpg:gnupg 7z:p7zip-full
 	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL leg: $$TEST_DATABASE_URL, Redis $${TEST_REDIS_URL:-embedded} =="; \

@@ -15,6 +15,7 @@ from admin_views import integration_form as iform
 from admin_views.base import MacroRowAction, TenantModelView, choices, has_role, require_role, safe_return
 from app.errors import DomainError, ValidationError
 from app.extensions import db
+from app.file_options import PROTECTION_KINDS
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Credential, Role
 from app.models.types import utcnow
 from app.services import dry_run, scheduling
@@ -128,6 +129,10 @@ class IntegrationsView(TenantModelView):
         )
         form.credential_id.choices = choices(
             [(0, "— none —")] + [(c.id, f"{c.name} ({c.kind})") for c in self._credentials()]
+        )
+        form.protection_credential_id.choices = choices(
+            [(0, "— none —")]
+            + [(c.id, f"{c.name} ({c.kind})") for c in self._credentials() if c.kind in PROTECTION_KINDS.values()]
         )
         return form
 

@@ -15,12 +15,18 @@ from wtforms import BooleanField, HiddenField, IntegerField, SelectField, String
 from wtforms.validators import NumberRange, Optional, StopValidation
 
 from admin_views.base import choices
-from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, LINE_ENDINGS, QUOTING
+from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, LINE_ENDINGS, PROTECTIONS, QUOTING
 from app.models.integrations import DELIVERY_METHODS
 from app.services import strict_json
 from app.services.integration_rules import FILE_COLUMNS
 
 METHOD_LABELS = {"sftp": "SFTP", "email": "Email", "ftp": "FTP / FTPS", "s3": "S3 bucket", "local": "Local folder"}
+PROTECTION_LABELS = {
+    "none": "None",
+    "zip-aes": "ZIP with password (AES-256)",
+    "xlsx-password": "Excel password (xlsx only)",
+    "pgp": "PGP to the advertiser's public key",
+}
 FORMAT_LABELS = {"csv": "CSV (comma)", "tsv": "TSV (tab)", "psv": "PSV (pipe)", "xlsx": "Excel (xlsx)"}
 # Form field per delivery setting, by method; keys are the API's names.
 DELIVERY_FIELDS: dict[str, dict[str, str]] = {
@@ -103,6 +109,17 @@ class IntegrationForm(BaseForm):
         "Max leads per file", validators=[Optional(), _within_columns, NumberRange(min=1)]
     )
     send_empty = BooleanField("Send a file even when no leads are waiting")
+    protection = SelectField(
+        "Protection", choices=choices([(p, PROTECTION_LABELS[p]) for p in PROTECTIONS]), default="none"
+    )
+    protection_credential_id = SelectField(
+        "Password / public key",
+        coerce=_id,
+        validate_choice=False,
+        default=0,
+        description="A File password or PGP public key credential from the Credential Manager.",
+    )
+    pgp_armor = BooleanField("PGP: ASCII-armoured (.asc); unticked: binary (.pgp)", default=True)
 
     fields_json = HiddenField("Field mapping", default="[]")
 
@@ -166,6 +183,8 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
         if value is not None:
             delivery[key] = value
     delivery["credentialId"] = form.credential_id.data or None
+    file_settings = {key: _clean(form[name].data) for key, name in FILE_FIELDS.items()}
+    file_settings["protectionCredentialId"] = file_settings["protectionCredentialId"] or None
     mapping = mapping_rows(form)
     return {
         "campaignId": form.campaign_id.data or None,
@@ -180,7 +199,7 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
             "capPeriod": form.cap_period.data or None,
             "deliverAfterCampaignEnd": bool(form.deliver_after_end.data),
         },
-        "file": {key: _clean(form[name].data) for key, name in FILE_FIELDS.items()},
+        "file": file_settings,
         "fields": mapping if mapping is not None else "not valid JSON",
         "delivery": delivery,
     }
@@ -204,6 +223,7 @@ def from_integration(integration: Any) -> dict[str, Any]:
     }
     for name in FILE_FIELDS.values():
         data[name] = getattr(integration, name)
+    data["protection_credential_id"] = integration.protection_credential_id or 0
     settings = integration.delivery or {}
     for key, name in DELIVERY_FIELDS.get(integration.delivery_method, {}).items():
         value = settings.get(key)

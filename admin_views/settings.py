@@ -26,7 +26,13 @@ from app.extensions import db
 from app.models import AuditEvent, Role
 from app.models.integrations import CREDENTIAL_KINDS
 
-KIND_LABELS = {"password": "Password", "ssh_private_key": "SSH private key", "s3_keys": "S3 access keys"}
+KIND_LABELS = {
+    "password": "Password",
+    "ssh_private_key": "SSH private key",
+    "s3_keys": "S3 access keys",
+    "file_password": "File password (ZIP / Excel)",
+    "pgp_public_key": "PGP public key (advertiser's)",
+}
 
 
 class SecretTextAreaField(TextAreaField):
@@ -39,8 +45,11 @@ class SecretTextAreaField(TextAreaField):
 class CredentialForm(BaseForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=choices([(k, KIND_LABELS[k]) for k in CREDENTIAL_KINDS]))
-    password = PasswordField("Password", description="For kind Password.")
+    password = PasswordField("Password", description="For kinds Password and File password.")
     private_key = SecretTextAreaField("Private key", description="OpenSSH or PEM text, for kind SSH private key.")
+    public_key = SecretTextAreaField(
+        "PGP public key", description="The advertiser's ASCII-armoured key (-----BEGIN PGP PUBLIC KEY BLOCK-----)."
+    )
     access_key_id = StringField("Access key ID", description="For kind S3 access keys.")
     secret_access_key = PasswordField("Secret access key")
 
@@ -48,13 +57,16 @@ class CredentialForm(BaseForm):
 class ReplaceSecretForm(BaseForm):
     password = PasswordField("New password")
     private_key = SecretTextAreaField("New private key")
+    public_key = SecretTextAreaField("New PGP public key")
     access_key_id = StringField("Access key ID")
     secret_access_key = PasswordField("New secret access key")
 
 
 def _secret(form: Any, kind: str) -> Any:
-    if kind == "password":
+    if kind in ("password", "file_password"):
         return form.password.data or ""
+    if kind == "pgp_public_key":
+        return form.public_key.data or ""
     if kind == "ssh_private_key":
         return form.private_key.data or ""
     return {

@@ -57,6 +57,8 @@ def test_from_integration_reads_the_columns():
         encoding="cp1252",
         name_template="{label}",
         compression="gzip",
+        protection="pgp",
+        pgp_armor=False,
     )
     s = FileSettings.from_integration(integ)
     assert (s.delimiter, s.header, s.quoting, s.line_ending, s.encoding, s.compression) == (
@@ -67,7 +69,8 @@ def test_from_integration_reads_the_columns():
         "cp1252",
         "gzip",
     )
-    assert s.extension == ".csv.gz"
+    assert (s.protection, s.pgp_armor) == ("pgp", False)
+    assert s.extension == ".csv.gz.pgp"
 
 
 def test_bad_settings_name_each_problem():

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.schemas import FieldMapSchema
 from app.api.tagged import DELIVERIES, Tagged
-from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
+from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, PROTECTIONS, QUOTING
 from app.models.batches import BatchStatus, Trigger
 from app.models.integrations import CREDENTIAL_KINDS
 from app.services import scheduling
@@ -219,6 +219,9 @@ class FileOut(Schema):
     compression = fields.String(required=True, validate=validate.OneOf(COMPRESSIONS))
     maxLeadsPerFile = fields.Integer(required=True, allow_none=True, attribute="max_leads_per_file")
     sendEmpty = fields.Boolean(required=True, attribute="send_empty")
+    protection = fields.String(required=True, validate=validate.OneOf(PROTECTIONS))
+    protectionCredentialId = fields.Integer(required=True, allow_none=True, attribute="protection_credential_id")
+    pgpArmor = fields.Boolean(required=True, attribute="pgp_armor")
 
 
 def delivery_out(integration) -> dict:

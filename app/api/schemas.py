@@ -22,7 +22,7 @@ from app.api.schema_fields import (
     text,
 )
 from app.api.tagged import CREDENTIALS, DELIVERIES, Tagged
-from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, QUOTING
+from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, PROTECTIONS, QUOTING
 from app.models.batches import BatchStatus
 from app.services.catalog import (
     ADVERTISER_SORT,
@@ -237,6 +237,18 @@ class FileSchema(Schema):
     compression = fields.String(validate=validate.OneOf(COMPRESSIONS))
     maxLeadsPerFile = Int(1, 10_000_000, allow_none=True)
     sendEmpty = Bool()
+    protection = fields.String(
+        validate=validate.OneOf(PROTECTIONS),
+        metadata={
+            "description": "none (default); zip-aes: an AES-256 zip (compression none); xlsx-password: Office "
+            "encryption (format xlsx, compression none); pgp: encrypted to the advertiser's public key"
+        },
+    )
+    protectionCredentialId = Id(
+        allow_none=True,
+        metadata={"description": "kind file_password (zip-aes, xlsx-password) or pgp_public_key (pgp)"},
+    )
+    pgpArmor = Bool(metadata={"description": "pgp: true (default) appends .asc (text), false .pgp"})
 
 
 class FieldMapSchema(Schema):

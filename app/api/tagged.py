@@ -254,4 +254,33 @@ class S3KeysCredential(Schema):
     )
 
 
-CREDENTIALS = {"password": PasswordCredential, "ssh_private_key": SshKeyCredential, "s3_keys": S3KeysCredential}
+class FilePasswordCredential(Schema):
+    name = _name()
+    kind = _tag("file_password")
+    secret = fields.String(
+        required=True,
+        validate=[Pattern(r"[^\u0000]+", "a non-empty password without NUL"), validate.Length(max=1024)],
+        metadata={"description": "the password of zip-aes and xlsx-password files (README: Protected files)"},
+    )
+
+
+class PgpPublicKeyCredential(Schema):
+    name = _name()
+    kind = _tag("pgp_public_key")
+    secret = fields.String(
+        required=True,
+        validate=[Pattern(NON_BLANK_TEXT, "the armoured public key text"), validate.Length(max=16_383)],
+        metadata={
+            "description": "the advertiser's ASCII-armoured OpenPGP public key with an encryption subkey, "
+            "as GnuPG imports it (a private key is refused)"
+        },
+    )
+
+
+CREDENTIALS = {
+    "password": PasswordCredential,
+    "ssh_private_key": SshKeyCredential,
+    "s3_keys": S3KeysCredential,
+    "file_password": FilePasswordCredential,
+    "pgp_public_key": PgpPublicKeyCredential,
+}

@@ -13,7 +13,7 @@ from app.models.campaigns import Campaign
 from app.models.types import JsonDoc, UtcDateTime, utcnow
 
 DELIVERY_METHODS = ("sftp", "email", "ftp", "s3", "local")
-CREDENTIAL_KINDS = ("password", "ssh_private_key", "s3_keys")
+CREDENTIAL_KINDS = ("password", "ssh_private_key", "s3_keys", "file_password", "pgp_public_key")
 
 
 class Credential(db.Model):
@@ -74,6 +74,11 @@ class BatchCsvIntegration(db.Model):
     # After its campaign's final batch (app.services.campaign_end): keep the scheduled sends
     # going (True, as before this setting existed) or stop them (False; Batch now still works).
     deliver_after_end: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Protected files: "none" | "zip-aes" | "xlsx-password" | "pgp", with the credential holding
+    # the password or the advertiser's public key; pgp_armor picks .asc (text) over .pgp (binary).
+    protection: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    protection_credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
+    pgp_armor: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Ordered [{"source": "email" | "lead.id" | ..., "header": "Email"}].
     fields: Mapped[list] = mapped_column(JsonDoc, default=list)
 
@@ -100,7 +105,7 @@ class BatchCsvIntegration(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     campaign: Mapped[Campaign] = relationship()
-    credential: Mapped[Credential | None] = relationship()
+    credential: Mapped[Credential | None] = relationship(foreign_keys=[credential_id])
 
     def __str__(self) -> str:
         return self.label

@@ -81,7 +81,23 @@ def check_secret(kind: str, secret: Any) -> Any:
         return secret
     if kind == "ssh_private_key":
         return _check_private_key(secret)
+    if kind == "file_password":
+        from app.services.protection import check_password
+
+        return check_password(secret)
+    if kind == "pgp_public_key":
+        return _check_public_key(secret)
     return _check_s3_keys(secret)
+
+
+def _check_public_key(secret: Any) -> str:
+    from app.services.protection import check_public_key
+
+    if not isinstance(secret, str) or not secret.strip():
+        raise ValidationError("invalid secret", {"secret": ["the advertiser's OpenPGP public key (armoured text)"]})
+    if len(secret) > MAX_SECRET_CHARS:
+        raise ValidationError("invalid secret", {"secret": ["public key too long"]})
+    return check_public_key(secret.strip() + "\n")
 
 
 def _check_private_key(secret: Any) -> dict:
@@ -228,6 +244,19 @@ def secret_for(integration: BatchCsvIntegration) -> Secret | None:
     if credential is None or credential.enterprise_id != integration.enterprise_id:
         raise DeliveryError("the integration's credential no longer exists", transient=False)
     return reveal(credential)
+
+
+def protection_secret_for(integration: BatchCsvIntegration, protection: str) -> Any:
+    """The password or public key that locks the integration's files (DeliveryError if unusable)."""
+    from app.file_options import PROTECTION_KINDS
+
+    kind = PROTECTION_KINDS[protection]
+    credential_id = integration.protection_credential_id
+    credential = db.session.get(Credential, credential_id) if credential_id is not None else None
+    # Tenant isolation and kind, checked again at send time: the credential may have changed.
+    if credential is None or credential.enterprise_id != integration.enterprise_id or credential.kind != kind:
+        raise DeliveryError(f"file protection {protection} needs a credential of kind {kind}", transient=False)
+    return reveal(credential).value
 
 
 def get_credential(enterprise_id: int, credential_id: Any, kinds: tuple[str, ...] | None = None) -> Credential:

@@ -13,7 +13,15 @@ from sqlalchemy import select
 
 from app.errors import ValidationError
 from app.extensions import db
-from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
+from app.file_options import (
+    COMPRESSIONS,
+    DEFAULT_NAME_TEMPLATE,
+    FILE_FORMATS,
+    LINE_ENDINGS,
+    PROTECTION_KINDS,
+    PROTECTIONS,
+    QUOTING,
+)
 from app.models import BatchCsvIntegration, Campaign, Credential
 from app.models.integrations import DELIVERY_METHODS
 from app.services import delivery_caps, egress, scheduling
@@ -32,6 +40,9 @@ FILE_COLUMNS = {
     "compression": "compression",
     "maxLeadsPerFile": "max_leads_per_file",
     "sendEmpty": "send_empty",
+    "protection": "protection",
+    "protectionCredentialId": "protection_credential_id",
+    "pgpArmor": "pgp_armor",
 }
 FILE_DEFAULTS = {
     "format": "csv",
@@ -44,6 +55,9 @@ FILE_DEFAULTS = {
     "compression": "none",
     "maxLeadsPerFile": None,
     "sendEmpty": False,
+    "protection": "none",
+    "protectionCredentialId": None,
+    "pgpArmor": True,
 }
 TOP_LEVEL_KEYS = frozenset(
     {"campaignId", "label", "enabled", "schedule", "file", "fields", "delivery", "pauseAfterFailures"}
@@ -85,6 +99,7 @@ def validate(enterprise_id: int, data: dict, existing: BatchCsvIntegration | Non
             values["pause_after_failures"] = pause_after
     _validate_schedule(data.get("schedule"), values, errors)
     _validate_file(data.get("file"), values, errors)
+    _validate_protection(enterprise_id, data.get("file"), values, errors)
     _validate_fields(data.get("fields"), values, errors)
     validate_delivery(enterprise_id, data.get("delivery"), values, errors)
     if errors:
@@ -218,6 +233,45 @@ def _validate_file(settings, values, errors) -> None:
         errors["file.nameTemplate"] = [str(m) for m in messages] or [exc.message]
         return
     values["name_template"] = template
+
+
+def _validate_protection(enterprise_id, settings, values, errors) -> None:
+    """protection, its credential (right kind, this enterprise) and pgpArmor, against format and compression."""
+    if not isinstance(settings, dict):
+        return
+    from app.services.files.settings import protection_errors
+
+    s = {**FILE_DEFAULTS, **settings}
+    protection, credential_id = s["protection"], s["protectionCredentialId"]
+    if not isinstance(s["pgpArmor"], bool):
+        errors["file.pgpArmor"] = ["must be true or false"]
+    else:
+        values["pgp_armor"] = s["pgpArmor"]
+    if protection not in PROTECTIONS:
+        errors["file.protection"] = [f"one of {', '.join(PROTECTIONS)}"]
+        return
+    for key, messages in protection_errors(s["format"], s["compression"], protection).items():
+        errors.setdefault(f"file.{key}", []).extend(messages)
+    values["protection"] = protection
+    if protection == "none":
+        if credential_id is not None:
+            errors["file.protectionCredentialId"] = ["only with a protection; set it to null for none"]
+        values["protection_credential_id"] = None
+        return
+    kind = PROTECTION_KINDS[protection]
+    if credential_id is None:
+        errors["file.protectionCredentialId"] = [f"required for {protection}: a credential of kind {kind}"]
+        return
+    if not _is_int(credential_id):
+        errors["file.protectionCredentialId"] = ["must be a credential id"]
+        return
+    credential = db.session.get(Credential, credential_id)
+    if credential is None or credential.enterprise_id != enterprise_id:
+        errors["file.protectionCredentialId"] = [f"unknown credential {credential_id}"]
+    elif credential.kind != kind:
+        errors["file.protectionCredentialId"] = [f"{protection} needs a credential of kind {kind}"]
+    else:
+        values["protection_credential_id"] = credential.id
 
 
 def _known_text_encoding(name: Any) -> bool:

@@ -28,7 +28,7 @@ from app.models import BatchCsvIntegration, BatchStatus, SentBatch
 from app.models.types import utcnow
 from app.services import alerts, integration_health
 from app.services import lease as leases
-from app.services.credentials import secret_for
+from app.services.credentials import protection_secret_for, secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name
 from app.services.lead_records import iter_batch_records
 from app.services.lease import Lease, LeaseLost
@@ -163,6 +163,11 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> None:
         sent_at=batch.created_at,
         timezone=integration.timezone if integration else "UTC",
     )
+    protection_secret = None
+    if settings.protection != "none":
+        if integration is None:
+            raise DeliveryError("the integration of a protected file no longer exists", transient=False)
+        protection_secret = protection_secret_for(integration, settings.protection)
     store = get_store()
     key = store.key_for(batch.enterprise_id, batch.id, file_name)
     store.discard_temp_files(key)  # left by a killed attempt; we hold the lease, so nobody writes there
@@ -173,6 +178,7 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> None:
         store,
         key,
         member_name=inner_file_name(file_name),
+        protection_secret=protection_secret,
     )
     if rows != batch.lead_count:
         raise DeliveryError(f"the file has {rows} rows but the batch holds {batch.lead_count} leads", transient=False)

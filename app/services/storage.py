@@ -28,12 +28,13 @@ from app.services.file_crypto import StoredFileUnreadable
 from app.services.files.mapping import LeadRecord
 from app.services.files.settings import FileSettings
 from app.services.files.writer import write_file
+from app.services.protection import write_protected
 
 CHUNK = 1024 * 1024
 # Extensions a key may carry; anything else in a file name is ignored.
-_EXTENSION = re.compile(r"\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?$")
+_EXTENSION = re.compile(r"\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?(\.asc|\.pgp)?$")
 _TEMP = re.compile(r"/e\d+/b\d+/file[.a-z]*\.tmp-[0-9a-f]{32}$")
-_KEY = re.compile(r"^e\d+/b\d+/file(\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?)?$")
+_KEY = re.compile(r"^e\d+/b\d+/file(\.(csv|tsv|psv|xlsx)(\.gz|\.zip)?(\.asc|\.pgp)?)?$")
 
 
 @dataclass(frozen=True)
@@ -272,9 +273,26 @@ def build_and_store(
     key: str,
     *,
     member_name: str | None = None,
+    protection_secret: Any = None,
 ) -> tuple[StoredFile, int]:
-    """Build the file for `records` straight into the store; return what was stored and the row count."""
+    """Build the file for `records` straight into the store; return what was stored and the row count.
+
+    A protected file (settings.protection) is encrypted here, once, with `protection_secret`:
+    what is stored is what every delivery, resend and download sends.
+    """
+    member = member_name or "leads" + settings.inner_extension
+
+    def plain(sink: BinaryIO) -> int:
+        return write_file(records, mapping, settings, sink, member_name=member)
+
     with store.write(key) as writer:
-        rows = write_file(records, mapping, settings, writer, member_name=member_name)  # type: ignore[arg-type]
+        rows = write_protected(
+            settings.protection,
+            protection_secret,
+            plain,
+            writer,  # type: ignore[arg-type]
+            member_name=member,
+            armor=settings.pgp_armor,
+        )
     assert writer.stored is not None
     return writer.stored, rows

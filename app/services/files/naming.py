@@ -136,7 +136,11 @@ def render_file_name(
 
 
 def inner_file_name(file_name: str) -> str:
-    """The name of the uncompressed file inside a .zip (or behind a .gz)."""
+    """The name of the uncompressed file inside a .zip (or behind a .gz), PGP suffix removed."""
+    for suffix in (".asc", ".pgp"):
+        if file_name.endswith(suffix):
+            file_name = file_name[: -len(suffix)]
+            break
     for suffix in (".zip", ".gz"):
         if file_name.endswith(suffix):
             return file_name[: -len(suffix)]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from app.errors import ValidationError
-from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, QUOTING
+from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, FILE_FORMATS, LINE_ENDINGS, PROTECTIONS, QUOTING
 from app.services.files.naming import template_errors
 
 # The delimiter a format implies; csv takes the configured one.
@@ -28,6 +28,8 @@ class FileSettings:
     encoding: str = "utf-8"
     name_template: str = DEFAULT_NAME_TEMPLATE
     compression: str = "none"
+    protection: str = "none"
+    pgp_armor: bool = True
 
     def __post_init__(self) -> None:
         # tsv and psv are defined by their delimiter; keep the snapshot honest.
@@ -50,6 +52,8 @@ class FileSettings:
             encoding=integration.encoding,
             name_template=integration.name_template,
             compression=integration.compression,
+            protection=integration.protection or "none",
+            pgp_armor=bool(integration.pgp_armor),
         )
 
     @classmethod
@@ -65,8 +69,13 @@ class FileSettings:
 
     @property
     def extension(self) -> str:
-        """The file name extension, compression included (".csv", ".tsv.gz", ".xlsx.zip")."""
-        return "." + self.format + {"none": "", "gzip": ".gz", "zip": ".zip"}[self.compression]
+        """The file name extension, compression and protection included (".csv", ".tsv.gz.asc")."""
+        # An AES zip is the compression: the file inside is the plain format.
+        compression = "zip" if self.protection == "zip-aes" else self.compression
+        extension = "." + self.format + {"none": "", "gzip": ".gz", "zip": ".zip"}[compression]
+        if self.protection == "pgp":
+            extension += ".asc" if self.pgp_armor else ".pgp"
+        return extension
 
     @property
     def inner_extension(self) -> str:
@@ -93,6 +102,9 @@ def _check(s: FileSettings) -> dict[str, list[str]]:
         errors["encoding"] = ["not a known text encoding (e.g. utf-8, utf-8-sig, latin-1, cp1252)"]
     if s.compression not in COMPRESSIONS:
         errors["compression"] = [f"must be one of {', '.join(COMPRESSIONS)}"]
+    errors.update(protection_errors(s.format, s.compression, s.protection))
+    if not isinstance(s.pgp_armor, bool):
+        errors["pgp_armor"] = ["must be true or false"]
     if not isinstance(s.name_template, str):
         errors["name_template"] = ["must be a string"]
     else:
@@ -100,6 +112,17 @@ def _check(s: FileSettings) -> dict[str, list[str]]:
         if problems:
             errors["name_template"] = problems
     return errors
+
+
+def protection_errors(file_format: str, compression: str, protection: str) -> dict[str, list[str]]:
+    """Errors of a protection choice against the format and compression, keyed by setting."""
+    if protection not in PROTECTIONS:
+        return {"protection": [f"must be one of {', '.join(PROTECTIONS)}"]}
+    if protection == "xlsx-password" and file_format != "xlsx":
+        return {"protection": ["xlsx-password needs the xlsx format (use zip-aes or pgp for text files)"]}
+    if protection in ("zip-aes", "xlsx-password") and compression != "none":
+        return {"compression": [f"must be none with {protection} (the protected file is already compressed)"]}
+    return {}
 
 
 def _is_text_encoding(name: Any) -> bool:

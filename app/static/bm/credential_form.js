@@ -5,9 +5,11 @@
   var byKind = {
     password: ["password"],
     ssh_private_key: ["private_key"],
-    s3_keys: ["access_key_id", "secret_access_key"]
+    s3_keys: ["access_key_id", "secret_access_key"],
+    file_password: ["password"],
+    pgp_public_key: ["public_key"]
   };
-  var all = ["password", "private_key", "access_key_id", "secret_access_key"];
+  var all = ["password", "private_key", "public_key", "access_key_id", "secret_access_key"];
   function show() {
     var wanted = kind ? byKind[kind.value] || all : all;
     all.forEach(function (name) {
