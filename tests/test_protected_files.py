@@ -5,6 +5,7 @@ the destination received, the download and a resend are the same bytes."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,10 +15,11 @@ import gnupg
 import msoffcrypto
 import openpyxl
 import pytest
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import BatchCsvIntegration, SentBatch
-from app.services import pipeline
+from app.models import BatchCsvIntegration, Credential, SentBatch
+from app.services import credentials, pipeline
 from tests import factories
 
 PASSWORD = "Spring-Sale-2026!"
@@ -171,3 +173,109 @@ def test_pgp_file_decrypts_with_the_advertisers_private_key(api, world, key_pair
     finally:
         subprocess.run(["gpgconf", "--homedir", empty_home, "--kill", "gpg-agent"], check=False)
         shutil.rmtree(empty_home, ignore_errors=True)
+
+
+def test_protection_settings_are_validated(api, world, key_pair):
+    integration_id = world.a.integration.id
+    password_id = _credential(api, "file_password", PASSWORD)
+    pgp_id = _credential(api, "pgp_public_key", key_pair[0])
+    cases = [
+        ({"protection": "rot13"}, "file.protection"),
+        ({"protection": "xlsx-password", "protectionCredentialId": password_id}, "file.protection"),
+        ({"protection": "zip-aes", "protectionCredentialId": password_id, "compression": "gzip"}, "file.compression"),
+        ({"protection": "zip-aes"}, "file.protectionCredentialId"),
+        ({"protection": "zip-aes", "protectionCredentialId": pgp_id}, "file.protectionCredentialId"),
+        ({"protection": "pgp", "protectionCredentialId": password_id}, "file.protectionCredentialId"),
+        ({"protection": "none", "protectionCredentialId": password_id}, "file.protectionCredentialId"),
+        ({"protection": "pgp", "protectionCredentialId": pgp_id, "pgpArmor": None}, "file.pgpArmor"),
+    ]
+    for settings, field in cases:
+        response = _protect(api, integration_id, **settings)
+        assert response.status_code == 422, (settings, response.get_json())
+        assert field in response.get_json()["error"]["details"], (settings, response.get_json())
+    # Another enterprise's credential does not exist for this one.
+    foreign_id = credentials.create_credential(world.b.enterprise.id, "B zip", "file_password", PASSWORD).id
+    response = _protect(api, integration_id, protection="zip-aes", protectionCredentialId=foreign_id)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"]["file.protectionCredentialId"] == [
+        f"unknown credential {foreign_id}"
+    ]
+    db.session.expire_all()
+    saved = db.session.get(BatchCsvIntegration, integration_id)
+    assert (saved.protection, saved.protection_credential_id) == ("none", None)  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("not a key", "not an OpenPGP public key"),
+        ("-----BEGIN PGP PRIVATE KEY BLOCK-----\nxyz\n-----END PGP PRIVATE KEY BLOCK-----", "private key"),
+        ("", "public key"),
+    ],
+)
+def test_pgp_credential_must_be_a_public_key_that_parses(api, secret, problem):
+    response = api("POST", "/credentials", {"name": "Advertiser key", "kind": "pgp_public_key", "secret": secret})
+    assert response.status_code == 422, response.get_json()
+    assert problem in " ".join(response.get_json()["error"]["details"]["secret"])
+    assert api("GET", "/credentials").get_json()["data"] == []
+
+
+def test_a_protected_file_whose_credential_changed_kind_fails_without_sending(api, world):
+    """Checked again when the file is built: a send never goes out unprotected."""
+    credential_id = _credential(api, "file_password", PASSWORD)
+    assert (
+        _protect(api, world.a.integration.id, protection="zip-aes", protectionCredentialId=credential_id).status_code
+        == 200
+    )
+    db.session.get(Credential, credential_id).kind = "password"
+    db.session.commit()
+    factories.leads(world.a.campaign, 3)
+    response = api("POST", "/batch-manager-batch-now", {"integrationIds": [world.a.integration.id]})
+    batch_id = response.get_json()["data"][0]["batchId"]
+    assert pipeline.process_batch(batch_id) == "failed"
+    batch = db.session.get(SentBatch, batch_id)
+    assert "needs a credential of kind file_password" in batch.last_error
+    outbox = Path(db.session.get(BatchCsvIntegration, world.a.integration.id).delivery["directory"])
+    assert not outbox.exists() or not any(outbox.iterdir())
+
+
+def test_admin_credential_and_configure_form_offer_protection(app, client, world, key_pair):
+    from tests.admin_support import login
+    from tests.test_admin_config import _form
+
+    app.config["WTF_CSRF_ENABLED"] = False  # test_admin_csrf.py covers CSRF
+    login(client, world.a.users["admin"])
+    public_key = key_pair[0]
+    response = client.post(
+        "/admin/credentials/new/", data={"name": "Advertiser PGP", "kind": "pgp_public_key", "public_key": public_key}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    client.post("/admin/credentials/new/", data={"name": "Zip pw", "kind": "file_password", "password": PASSWORD})
+    pgp = db.session.scalar(select(Credential).where(Credential.name == "Advertiser PGP"))
+    zip_pw = db.session.scalar(select(Credential).where(Credential.name == "Zip pw"))
+    # Write-only: neither the key nor the password shows on the list or the edit page.
+    for path in ("/admin/credentials/", f"/admin/credentials/edit/?id={pgp.id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Advertiser PGP" in page and public_key.splitlines()[2] not in page and PASSWORD not in page
+
+    page = client.get("/admin/integrations/new/").get_data(as_text=True)
+    assert "ZIP with password (AES-256)" in page and f'value="{pgp.id}"' in page
+    refused = client.post(
+        "/admin/integrations/new/",
+        data=_form(world, compression="none", protection="xlsx-password", protection_credential_id=str(zip_pw.id)),
+    )
+    assert refused.status_code == 200
+    assert "xlsx-password needs the xlsx format" in refused.get_data(as_text=True)
+    saved = client.post(
+        "/admin/integrations/new/",
+        data=_form(world, protection="pgp", protection_credential_id=str(pgp.id), pgp_armor=None),
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    integration = db.session.scalar(select(BatchCsvIntegration).where(BatchCsvIntegration.label == "Partner SFTP feed"))
+    assert (integration.protection, integration.protection_credential_id, integration.pgp_armor) == (
+        "pgp",
+        pgp.id,
+        False,
+    )
+    edit = client.get(f"/admin/integrations/edit/?id={integration.id}").get_data(as_text=True)
+    assert re.search(rf'<option selected value="{pgp.id}">|<option value="{pgp.id}" selected', edit)
