@@ -29,6 +29,9 @@ MIME_TYPES = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".gz": "application/gzip",
     ".zip": "application/zip",
+    # Protected files (app.services.protection): OpenPGP messages, armoured or binary.
+    ".asc": "application/pgp-encrypted",
+    ".pgp": "application/pgp-encrypted",
 }
 
 

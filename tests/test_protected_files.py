@@ -279,3 +279,24 @@ def test_admin_credential_and_configure_form_offer_protection(app, client, world
     )
     edit = client.get(f"/admin/integrations/edit/?id={integration.id}").get_data(as_text=True)
     assert re.search(rf'<option selected value="{pgp.id}">|<option value="{pgp.id}" selected', edit)
+
+
+@pytest.mark.skipif(SEVEN_ZIP is None, reason="7z missing: run scripts/ensure-debian-tools 7z:p7zip-full")
+def test_preview_file_is_locked_like_the_send(api, world, tmp_path):
+    """Download preview builds what a send would deliver: the same protection, never a plain copy."""
+    credential_id = _credential(api, "file_password", PASSWORD)
+    assert (
+        _protect(api, world.a.integration.id, protection="zip-aes", protectionCredentialId=credential_id).status_code
+        == 200
+    )
+    factories.leads(world.a.campaign, 4)
+    response = api("GET", f"/batch-manager/{world.a.integration.id}/preview-file")
+    assert response.status_code == 200
+    name = response.headers["Content-Disposition"].split('filename="')[1].split('"')[0]
+    assert name.endswith(".csv.zip") and response.headers["Content-Type"] == "application/zip"
+    archive = tmp_path / name
+    archive.write_bytes(response.data)
+    assert _seven_zip(archive, "wrong-password", tmp_path / "wrong").returncode != 0
+    assert _seven_zip(archive, PASSWORD, tmp_path / "right").returncode == 0
+    [member] = list((tmp_path / "right").iterdir())
+    assert len(member.read_text().splitlines()) == 5

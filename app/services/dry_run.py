@@ -3,8 +3,10 @@
 It goes through the send path's own pieces: the settings are snapshotted and read back
 exactly as a claim does (FileSettings.to_snapshot/from_snapshot), the records come from
 app.services.lead_records in queue order with the names a claim snapshots, and the bytes
-come from app.services.files.write_file with the same zip member name. So a real send of
-the same leads with the same settings stores the same bytes.
+come from app.services.files.write_file with the same zip member name, locked by
+app.services.protection with the integration's password or key as a send locks it. So a real
+send of the same leads with the same settings stores the same bytes (a protected file's
+plain content: encryption salts make each encrypted copy differ).
 
 The name is the one part that depends on the moment of the send: `{batch_id}` and
 `{sent_at}` are rendered as the real send would render them if it were claimed at the
@@ -21,13 +23,15 @@ from typing import BinaryIO
 from flask import current_app
 from sqlalchemy import func, select, text
 
-from app.errors import Conflict, ValidationError
+from app.errors import Conflict, DeliveryError, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, SentBatch, User
 from app.models.types import utcnow
 from app.services import audit
+from app.services.credentials import protection_secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name, write_file
 from app.services.lead_records import integration_names, iter_rows, pending_query
+from app.services.protection import write_protected
 
 # Built files up to this size stay in memory; larger ones spill to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -98,6 +102,12 @@ def build_preview_file(integration: BatchCsvIntegration, user: User, limit: int 
     # Exactly what a claim snapshots onto the batch and what the build then reads back.
     settings = FileSettings.from_snapshot(FileSettings.from_integration(integration).to_snapshot())
     mapping = list(integration.fields or [])
+    secret = None
+    if settings.protection != "none":
+        try:
+            secret = protection_secret_for(integration, settings.protection)
+        except DeliveryError as exc:
+            raise Conflict(exc.message) from None
     file_name = render_file_name(
         settings,
         advertiser_id=integration.campaign.advertiser_id,
@@ -115,7 +125,15 @@ def build_preview_file(integration: BatchCsvIntegration, user: User, limit: int 
     # Handed to the response, which closes it once streamed (or closed here on failure).
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     try:
-        rows = write_file(records, mapping, settings, out, member_name=inner_file_name(file_name))
+        member = inner_file_name(file_name)
+        rows = write_protected(
+            settings.protection,
+            secret,
+            lambda sink: write_file(records, mapping, settings, sink, member_name=member),
+            out,  # type: ignore[arg-type]
+            member_name=member,
+            armor=settings.pgp_armor,
+        )
         size = out.tell()
         out.seek(0)
     except BaseException:
