@@ -75,7 +75,13 @@ def test_delivery_and_credentials_are_one_schema_per_method_and_kind(client):
     doc = client.get("/api/v4/openapi.json").json
     body = doc["paths"]["/api/v4/credentials"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["discriminator"]["propertyName"] == "kind"
-    assert set(body["discriminator"]["mapping"]) == {"password", "ssh_private_key", "s3_keys"}
+    assert set(body["discriminator"]["mapping"]) == {
+        "password",
+        "ssh_private_key",
+        "s3_keys",
+        "file_password",
+        "pgp_public_key",
+    }
     assert {"$ref": "#/components/schemas/S3Keys"} in schemas["S3KeysCredential"]["properties"]["secret"]["oneOf"]
     # Responses use the same per-method schemas.
     assert schemas["IntegrationOut"]["properties"]["delivery"]["discriminator"] == delivery["discriminator"]

@@ -19,8 +19,12 @@ Bounded: a few deterministic examples per operation (hypothesis derandomize).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 import threading
 
+import gnupg
 import pytest
 import requests
 import schemathesis
@@ -80,17 +84,26 @@ def live_api(_schema, session_dir, database_url, redis_url):
         factories.leads(world.b.campaign, 2)
         private_key, _ = generate_keypair()
         _, host_key = generate_keypair()
+        gpg_home = tempfile.mkdtemp(prefix="bms-")  # short: gpg-agent's socket path is limited
+        gpg = gnupg.GPG(gnupghome=gpg_home)
+        pgp_key = gpg.gen_key(
+            gpg.gen_key_input(key_type="RSA", key_length=2048, name_email="adv@example.com", no_protection=True)
+        )
+        public_key = gpg.export_keys(pgp_key.fingerprint)
         enterprise = world.a.enterprise.id
         facts = {
             "world": world,
             "private_key": private_key,
             "host_key": host_key,
+            "public_key": public_key,
             "credential": {
                 kind: credentials.create_credential(enterprise, f"schemathesis {kind}", kind, secret).id
                 for kind, secret in (
                     ("password", "pw"),
                     ("ssh_private_key", private_key),
                     ("s3_keys", {"accessKeyId": "AKIA", "secretAccessKey": "s3cret"}),
+                    ("file_password", "zip-pw"),
+                    ("pgp_public_key", public_key),
                 )
             },
         }
@@ -109,6 +122,8 @@ def live_api(_schema, session_dir, database_url, redis_url):
             _truncate_all()
             app.extensions["redis"].flushdb()
             db.engine.dispose()
+            subprocess.run(["gpgconf", "--homedir", gpg_home, "--kill", "gpg-agent"], check=False)
+            shutil.rmtree(gpg_home, ignore_errors=True)
 
 
 _counter = iter(range(1, 10**9))
@@ -135,6 +150,18 @@ def _delivery_facts(delivery: dict, facts: dict) -> None:
         delivery["directory"] = "out"
 
 
+def _protection_facts(file: dict, facts: dict) -> None:
+    """A protection with a credential of its kind and the format and compression it needs."""
+    protection = file.get("protection", "none")
+    file["protection"] = protection  # stated, so a PATCH never meets an earlier one's protection
+    kinds = {"zip-aes": "file_password", "xlsx-password": "file_password", "pgp": "pgp_public_key"}
+    file["protectionCredentialId"] = facts["credential"][kinds[protection]] if protection in kinds else None
+    if protection in ("zip-aes", "xlsx-password"):
+        file["compression"] = "none"
+    if protection == "xlsx-password":
+        file["format"] = "xlsx"
+
+
 def _integration_facts(body: dict, facts: dict, *, patch: bool) -> None:
     world = facts["world"]
     if "campaignId" in body:
@@ -148,6 +175,7 @@ def _integration_facts(body: dict, facts: dict, *, patch: bool) -> None:
             file["encoding"] = "utf-8"
         if "nameTemplate" in file:
             file["nameTemplate"] = "{label}_{batch_id}"
+        _protection_facts(file, facts)
     for i, column in enumerate(body.get("fields") or []):
         column["header"] = f"{column['header'][:150]} {i}"  # unique, case-insensitively
     if isinstance(body.get("delivery"), dict):
@@ -180,6 +208,8 @@ def _domain_facts(case, facts: dict) -> None:
             body["secret"] = facts["private_key"]
         if body.get("kind") == "s3_keys" and isinstance(body.get("secret"), str):
             body["secret"] = '{"accessKeyId": "AKIA", "secretAccessKey": "s3cret"}'  # JSON text
+        if body.get("kind") == "pgp_public_key":
+            body["secret"] = facts["public_key"]
     elif path == "/api/v4/alert-settings" and method == "PUT" and body:
         # Webhook hosts pass the egress policy (loopback is admitted here; no DNS), and need a secret.
         if body.get("webhookUrls"):

@@ -211,6 +211,7 @@ def test_protection_settings_are_validated(api, world, key_pair):
         ("not a key", "not an OpenPGP public key"),
         ("-----BEGIN PGP PRIVATE KEY BLOCK-----\nxyz\n-----END PGP PRIVATE KEY BLOCK-----", "private key"),
         ("", "public key"),
+        ("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\u023a\n", "ASCII"),
     ],
 )
 def test_pgp_credential_must_be_a_public_key_that_parses(api, secret, problem):
@@ -300,3 +301,15 @@ def test_preview_file_is_locked_like_the_send(api, world, tmp_path):
     assert _seven_zip(archive, PASSWORD, tmp_path / "right").returncode == 0
     [member] = list((tmp_path / "right").iterdir())
     assert len(member.read_text().splitlines()) == 5
+
+
+def test_openapi_document_states_the_protection_settings(client):
+    doc = client.get("/api/v4/openapi.json").json
+    schemas = doc["components"]["schemas"]
+    file_in = schemas["File"]["properties"]
+    assert file_in["protection"]["enum"] == ["none", "zip-aes", "xlsx-password", "pgp"]
+    assert file_in["pgpArmor"]["type"] == "boolean" and "protectionCredentialId" in file_in
+    assert {"protection", "protectionCredentialId", "pgpArmor"} <= set(schemas["FileOut"]["required"])
+    pgp = schemas["PgpPublicKeyCredential"]["properties"]
+    assert pgp["kind"]["enum"] == ["pgp_public_key"] and "public key" in pgp["secret"]["description"]
+    assert schemas["FilePasswordCredential"]["properties"]["secret"]["maxLength"] == 1024

@@ -47,7 +47,8 @@ def _keyring(public_key: str) -> Iterator[tuple[object, list[str]]]:
 
     with tempfile.TemporaryDirectory(prefix="bm-gpg-") as home:
         gpg = gnupg.GPG(gpgbinary=gpg_binary(), gnupghome=home)
-        result = gpg.import_keys(public_key)
+        # Bytes: python-gnupg would encode text as latin-1 and fail on other characters.
+        result = gpg.import_keys(public_key.encode("utf-8"))
         usable = [
             key["fingerprint"]
             for key in gpg.list_keys()
@@ -58,6 +59,8 @@ def _keyring(public_key: str) -> Iterator[tuple[object, list[str]]]:
 
 def check_public_key(text: str) -> str:
     """The key text if it is an OpenPGP public key that can encrypt; ValidationError otherwise."""
+    if not text.isascii():
+        raise ValidationError("invalid secret", {"secret": ["an armoured OpenPGP key is ASCII text"]})
     if "PRIVATE KEY" in text:
         raise ValidationError("invalid secret", {"secret": ["this is a private key: give the advertiser's public key"]})
     try:
