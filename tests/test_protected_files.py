@@ -20,6 +20,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import BatchCsvIntegration, Credential, SentBatch
 from app.services import credentials, pipeline
+from app.services.transports.local import resolve_directory
 from tests import factories
 
 PASSWORD = "Spring-Sale-2026!"
@@ -68,6 +69,12 @@ def _protect(api, integration_id: int, **file_settings):
     return api("PATCH", f"/batch-integrations/{integration_id}", {"file": file_settings})
 
 
+def _outbox(world) -> Path:
+    """The folder enterprise A's integration delivers to (inside its enterprise's delivery root)."""
+    integration = db.session.get(BatchCsvIntegration, world.a.integration.id)
+    return resolve_directory(integration.enterprise_id, integration.delivery["directory"])
+
+
 def _send_download_resend(api, world, count: int = 7) -> tuple[bytes, str]:
     """Batch now, deliver, download, resend: the delivered bytes (all checked identical) and the name."""
     factories.leads(world.a.campaign, count)
@@ -76,7 +83,7 @@ def _send_download_resend(api, world, count: int = 7) -> tuple[bytes, str]:
     assert pipeline.process_batch(batch_id) == "delivered"
     db.session.expire_all()
     batch = db.session.get(SentBatch, batch_id)
-    outbox = Path(db.session.get(BatchCsvIntegration, world.a.integration.id).delivery["directory"])
+    outbox = _outbox(world)
     delivered = (outbox / batch.file_name).read_bytes()
     downloaded = api("GET", f"/campaign-lead-batches/{batch_id}/download")
     assert downloaded.status_code == 200
@@ -236,7 +243,7 @@ def test_a_protected_file_whose_credential_changed_kind_fails_without_sending(ap
     assert pipeline.process_batch(batch_id) == "failed"
     batch = db.session.get(SentBatch, batch_id)
     assert "needs a credential of kind file_password" in batch.last_error
-    outbox = Path(db.session.get(BatchCsvIntegration, world.a.integration.id).delivery["directory"])
+    outbox = _outbox(world)
     assert not outbox.exists() or not any(outbox.iterdir())
 
 
