@@ -320,3 +320,39 @@ def test_openapi_document_states_the_protection_settings(client):
     pgp = schemas["PgpPublicKeyCredential"]["properties"]
     assert pgp["kind"]["enum"] == ["pgp_public_key"] and "public key" in pgp["secret"]["description"]
     assert schemas["FilePasswordCredential"]["properties"]["secret"]["maxLength"] == 1024
+
+
+@pytest.mark.skipif(SEVEN_ZIP is None, reason="7z missing: run scripts/ensure-debian-tools 7z:p7zip-full")
+def test_erasure_rebuilds_a_protected_file_still_locked(api, world, tmp_path):
+    credential_id = _credential(api, "file_password", PASSWORD)
+    assert (
+        _protect(api, world.a.integration.id, protection="zip-aes", protectionCredentialId=credential_id).status_code
+        == 200
+    )
+    _data, name = _send_download_resend(api, world)
+    erased = api("POST", "/erasures", {"by": "email", "value": "person3@example.com", "confirm": True})
+    assert erased.status_code == 200, erased.get_json()
+    assert [f["action"] for f in erased.get_json()["data"]["files"]] == ["rewrite"]
+    batch_id = erased.get_json()["data"]["files"][0]["fileId"]
+    archive = tmp_path / name
+    archive.write_bytes(api("GET", f"/campaign-lead-batches/{batch_id}/download").data)
+    assert _seven_zip(archive, "wrong-password", tmp_path / "wrong").returncode != 0
+    assert _seven_zip(archive, PASSWORD, tmp_path / "right").returncode == 0
+    [member] = list((tmp_path / "right").iterdir())
+    text = member.read_text()
+    assert len(text.splitlines()) == 7 and "person3@" not in text and "person4@" in text
+
+
+def test_erasure_purges_a_protected_file_it_cannot_lock_again(api, world):
+    credential_id = _credential(api, "file_password", PASSWORD)
+    assert (
+        _protect(api, world.a.integration.id, protection="zip-aes", protectionCredentialId=credential_id).status_code
+        == 200
+    )
+    _send_download_resend(api, world)
+    db.session.get(Credential, credential_id).kind = "password"  # the password is no longer a file password
+    db.session.commit()
+    shown = api("POST", "/erasures/preview", {"by": "email", "value": "person3@example.com"}).get_json()["data"]
+    assert [(f["action"], f["reason"]) for f in shown["files"]] == [
+        ("purge", "the file is protected and its password or key is gone, so it cannot be rebuilt")
+    ]

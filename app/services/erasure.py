@@ -16,15 +16,17 @@ person is written: rows and entries are selected by the person's lead ids only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import String, cast, delete, func, literal, select, update
 
-from app.errors import Conflict
+from app.errors import Conflict, DeliveryError
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch, User
 from app.models.types import utcnow
 from app.services import audit
 from app.services.claim import lock_integration
+from app.services.credentials import protection_secret_for
 from app.services.files import FileSettings, inner_file_name
 from app.services.lead_records import batch_names, batch_query, iter_rows
 from app.services.lead_trace import SEARCH_KEYS, search_value
@@ -123,7 +125,31 @@ def _plan(batch: SentBatch, lead_ids: list[int]) -> FilePlan:
     elif db.session.scalar(select(func.count()).where(Lead.id.in_(others), Lead.redacted_at.is_not(None))):
         # A rebuild would show other people's redacted values instead of what they were sent.
         plan.action, plan.reason = "purge", "other leads of the file are already redacted, so it cannot be rebuilt"
+    elif not _can_relock(batch):
+        plan.action, plan.reason = (
+            "purge",
+            "the file is protected and its password or key is gone, so it cannot be rebuilt",
+        )
     return plan
+
+
+def _lock_secret(batch: SentBatch) -> Any:
+    """The password or key a protected file is rebuilt with (None for a plain file); DeliveryError if gone."""
+    protection = FileSettings.from_snapshot(batch.file_settings).protection
+    if protection == "none":
+        return None
+    integration = db.session.get(BatchCsvIntegration, batch.integration_id)
+    if integration is None:
+        raise DeliveryError("the integration of a protected file no longer exists", transient=False)
+    return protection_secret_for(integration, protection)
+
+
+def _can_relock(batch: SentBatch) -> bool:
+    try:
+        _lock_secret(batch)
+    except DeliveryError:
+        return False
+    return True
 
 
 def erase(enterprise_id: int, by: str, value: str, user: User) -> Affected:
@@ -217,6 +243,7 @@ def _apply_file(plan: FilePlan, lead_ids: list[int], enterprise_id: int, user: U
             get_store(),
             batch.storage_key,
             member_name=inner_file_name(batch.file_name) if batch.file_name else None,
+            protection_secret=_lock_secret(batch),  # a protected file stays locked, as sent
         )
         db.session.execute(
             update(SentBatch)

@@ -90,6 +90,9 @@ def write_protected(
     """Write the file through `write_plain`, locked by `protection`, to `out`; return the rows."""
     if protection == "none":
         return write_plain(out)
+    if not secret:
+        # Never lock a file with a made-up password ("None"): the caller must pass the credential.
+        raise DeliveryError(f"file protection {protection} needs its password or key", transient=False)
     if protection == "zip-aes":
         return _zip_aes(str(secret), write_plain, out, member_name)
     if protection == "xlsx-password":
