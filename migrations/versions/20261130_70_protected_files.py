@@ -5,7 +5,7 @@ and which Credential Manager entry holds the password or the advertiser's public
 Existing integrations keep sending plain files ("none").
 
 Revision ID: 20261130_70_protected_files
-Revises: 20261130_97_delivery_caps
+Revises: 20261130_98_deliver_after_end
 Create Date: 2026-11-30 23:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261130_70_protected_files"
-down_revision = "20261130_97_delivery_caps"
+down_revision = "20261130_98_deliver_after_end"
 branch_labels = None
 depends_on = None
 
