@@ -157,3 +157,18 @@ def test_the_configure_form_sets_shows_and_validates_the_cap(client, world, app)
     assert cleared.status_code == 302
     db.session.expire_all()
     assert db.session.get(type(integ), integ.id).cap_period is None
+
+
+def test_the_preview_holds_what_the_cap_allows_now(client, world):
+    integ = world.a.integration
+    integ.cap_leads, integ.cap_period = 5, "day"
+    db.session.commit()
+    factories.leads(world.a.campaign, 8)
+    auth = {"Authorization": f"Bearer {world.a.tokens['manager']}"}
+    url = f"/api/v4/batch-manager/{integ.id}/preview-file"
+    preview = client.get(url, headers=auth)
+    assert preview.status_code == 200 and preview.headers["X-Lead-Count"] == "5"
+    (sent,) = sending.batch_now([integ.id], world.a.users["manager"])
+    assert sent.lead_count == 5
+    used_up = client.get(url, headers=auth)
+    assert used_up.status_code == 409 and "delivery cap" in used_up.json["error"]["message"]

@@ -27,7 +27,7 @@ from app.errors import Conflict, DeliveryError, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, SentBatch, User
 from app.models.types import utcnow
-from app.services import audit
+from app.services import audit, delivery_caps
 from app.services.credentials import protection_secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name, write_file
 from app.services.lead_records import integration_names, iter_rows, pending_query
@@ -68,7 +68,9 @@ def lead_cap(integration: BatchCsvIntegration, limit: int | None = None) -> int:
     cap = check_limit(limit)
     if (integration.max_leads_per_file or 0) > 0:
         cap = min(cap, integration.max_leads_per_file)
-    return cap
+    # A delivery cap: a send now claims at most what the current window has left.
+    left = delivery_caps.remaining(integration, utcnow())
+    return cap if left is None else min(cap, left)
 
 
 def next_batch_id() -> int:
@@ -97,6 +99,8 @@ def build_preview_file(integration: BatchCsvIntegration, user: User, limit: int 
     only read.
     """
     cap = lead_cap(integration, limit)
+    if cap == 0:
+        raise Conflict("the delivery cap of this period is used up, so no file would be sent before the next period")
     if integration.pending_count == 0 and not integration.send_empty:
         raise Conflict("nothing is pending and this integration does not send empty files, so no file would be sent")
     # Exactly what a claim snapshots onto the batch and what the build then reads back.
