@@ -26,6 +26,9 @@ from app.errors import DomainError
 from app.extensions import db
 from app.models import BatchCsvIntegration, Campaign, Role
 
+# The "show dropped" list on the Pending View: the newest ones are the ones asked about.
+DROPPED_SHOWN = 200
+
 LABELS = {
     "id": "Integration ID",
     "campaign.advertiser_id": "Advertiser ID",
@@ -230,11 +233,14 @@ class PendingBatchesView(TenantModelView):
     @expose("/view/<int:integration_id>")
     def leads_view(self, integration_id: int):
         """The leads queued for the next file, as the file will show them."""
-        from app.services import dry_run, lead_records
+        from app.services import dry_run, lead_records, lead_status
 
         integration = _owned_integration(integration_id)
         page, per_page = preview_paging()
         preview = lead_records.preview_pending(integration, page, per_page)
+        # Asked for only: why leads are no longer in the next file (status change, when).
+        show_dropped = request.args.get("show_dropped") == "1"
+        dropped = lead_status.dropped_leads(integration.id, 1, DROPPED_SHOWN) if show_dropped else None
         return self.render(
             "admin/bm/preview.html",
             title=f"Queued leads · {integration.label}",
@@ -247,6 +253,7 @@ class PendingBatchesView(TenantModelView):
             integration=integration,
             batch=None,
             preview_max_leads=dry_run.lead_cap(integration),
+            dropped=dropped,
         )
 
 

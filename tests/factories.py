@@ -83,7 +83,7 @@ def leads(camp: Campaign, count: int, status: str = "valid", prefix: str = "ext"
         }
         for i in range(count)
     ]
-    result = {"accepted": 0, "duplicates": 0, "queued": 0}
+    result = {"accepted": 0, "duplicates": 0, "queued": 0, "updated": 0}
     for start in range(0, count, 10_000):
         for k, v in ingest_leads(camp, payload[start : start + 10_000]).to_dict().items():
             result[k] += v

@@ -394,7 +394,16 @@ SEED_ALERTS: dict[str, list[dict[str, Any]]] = {
 }
 
 # Revision id -> the rows it introduces, written right after the database reaches it.
-SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {"0001": SEED_0001, "20261130_40_alerts": SEED_ALERTS}
+SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {
+    "0001": SEED_0001,
+    "20261130_40_alerts": SEED_ALERTS,
+    # A row as app.services.lead_status writes it when a waiting lead is rejected.
+    "20261130_80_cumulative": {
+        "lead_drops": [
+            {"id": 1, "integration_id": 1, "lead_id": 2, "status": "rejected", "dropped_at": At("2026-02-01 09:00:00")}
+        ],
+    },
+}
 
 
 def sql_value(value: Any, dialect: str) -> Any:

@@ -90,9 +90,9 @@ def test_lead_intake_counts_and_is_idempotent(client, world):
     leads.append({"externalId": "R1", "status": "rejected", "fields": {}})
     first = client.post(url, json={"leads": leads}, headers=manager)
     assert first.status_code == 201
-    assert first.json == {"data": {"accepted": 4, "duplicates": 0, "queued": 3}}
+    assert first.json == {"data": {"accepted": 4, "duplicates": 0, "queued": 3, "updated": 0}}
     again = client.post(url, json={"leads": leads[:2]}, headers=manager)
-    assert again.json == {"data": {"accepted": 0, "duplicates": 2, "queued": 0}}
+    assert again.json == {"data": {"accepted": 0, "duplicates": 2, "queued": 0, "updated": 0}}
     pending = client.get("/api/v4/batch-manager", headers=manager).json["data"]
     assert [(r["integrationId"], r["leadCount"]) for r in pending] == [(world.a.integration.id, 3)]
 

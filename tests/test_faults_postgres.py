@@ -93,7 +93,7 @@ def test_a_connection_killed_under_the_insert_gives_503_and_the_next_request_wor
 
     again = intake(_payload("a"))
     assert again.status_code == 201
-    assert again.json["data"] == {"accepted": 20, "duplicates": 0, "queued": 20}
+    assert again.json["data"] == {"accepted": 20, "duplicates": 0, "queued": 20, "updated": 0}
     killer.close()
 
 

@@ -32,8 +32,8 @@ def test_same_external_id_twice_gives_one_lead_and_one_entry_per_integration(cam
     first = ingest_leads(camp, [_lead("L1"), _lead("L2")])
     again = ingest_leads(camp, [_lead("L1"), _lead("L3")])
 
-    assert first.to_dict() == {"accepted": 2, "duplicates": 0, "queued": 4}
-    assert again.to_dict() == {"accepted": 1, "duplicates": 1, "queued": 2}
+    assert first.to_dict() == {"accepted": 2, "duplicates": 0, "queued": 4, "updated": 0}
+    assert again.to_dict() == {"accepted": 1, "duplicates": 1, "queued": 2, "updated": 0}
     assert _count(Lead) == 3
     for integration in integrations:
         assert _count(QueueEntry, QueueEntry.integration_id == integration.id) == 3
@@ -43,13 +43,13 @@ def test_same_external_id_twice_gives_one_lead_and_one_entry_per_integration(cam
 
 def test_duplicate_within_one_payload_is_stored_once(world):
     result = ingest_leads(world.a.campaign, [_lead("X"), _lead("X")])
-    assert result.to_dict() == {"accepted": 1, "duplicates": 1, "queued": 1}
+    assert result.to_dict() == {"accepted": 1, "duplicates": 1, "queued": 1, "updated": 0}
     assert _count(Lead) == 1
 
 
 def test_leads_with_a_non_valid_status_are_stored_but_not_queued(world):
     result = ingest_leads(world.a.campaign, [_lead("ok"), _lead("bad", status="rejected")])
-    assert result.to_dict() == {"accepted": 2, "duplicates": 0, "queued": 1}
+    assert result.to_dict() == {"accepted": 2, "duplicates": 0, "queued": 1, "updated": 0}
     assert _count(Lead) == 2
     queued = db.session.scalars(select(QueueEntry.lead_id)).all()
     assert queued == [db.session.scalar(select(Lead.id).where(Lead.external_id == "ok"))]

@@ -21,7 +21,7 @@ from app.api.serialise import dump_many
 from app.downloads import MIME_TYPES, send_preview, send_stored
 from app.extensions import limiter
 from app.models import BatchCsvIntegration, SentBatch
-from app.services import dry_run, sending
+from app.services import dry_run, lead_status, sending
 from app.services import listing as lists
 from app.services.lead_records import preview_pending, preview_sent
 
@@ -64,6 +64,15 @@ def pending_leads(args, integration_id):
     """The leads queued in the integration's next file, as the file will show them."""
     integration = owned(BatchCsvIntegration, integration_id)
     return _leads(preview_pending(integration, args["page"], args["perPage"]), args)
+
+
+@blp.route("/batch-manager/<int:integration_id>/dropped-leads", methods=["GET"])
+@blp.arguments(s.LeadsArgs, location="query")
+@blp.response(200, r.envelope(r.DroppedLeadOut, "DroppedLeadsPage", many=True))
+def dropped_leads(args, integration_id):
+    """Leads that left the integration's pending queue because their status stopped being valid, newest first."""
+    integration = owned(BatchCsvIntegration, integration_id)
+    return listing(lead_status.dropped_leads(integration.id, args["page"], args["perPage"]), r.DroppedLeadOut)
 
 
 @blp.route("/batch-manager/<int:integration_id>/preview-file", methods=["GET"])

@@ -260,6 +260,25 @@ class IntakeResultOut(Schema):
     accepted = fields.Integer(required=True)
     duplicates = fields.Integer(required=True)
     queued = fields.Integer(required=True)
+    updated = fields.Integer(required=True, metadata={"description": "known leads re-posted with a new status"})
+
+
+class LeadStatusResultOut(Schema):
+    updated = fields.Integer(required=True, metadata={"description": "leads whose status changed"})
+    unchanged = fields.Integer(required=True, metadata={"description": "leads that already had the status"})
+    unknown = fields.List(
+        fields.String(), required=True, metadata={"description": "externalIds not in the campaign (first 1000)"}
+    )
+    unknownCount = fields.Integer(required=True)
+    dropped = fields.Integer(required=True, metadata={"description": "pending queue entries the leads left"})
+    requeued = fields.Integer(required=True, metadata={"description": "queue entries added for leads valid again"})
+
+
+class DroppedLeadOut(Schema):
+    leadId = fields.Integer(required=True, attribute="lead_id")
+    externalId = fields.String(required=True, attribute="external_id")
+    status = fields.String(required=True, metadata={"description": "the status that took it out"})
+    droppedAt = Timestamp(required=True, attribute="dropped_at")
 
 
 TRACE_STATES = ["not_queued", "pending", *STATUSES]

@@ -317,3 +317,19 @@ class LeadSchema(Schema):
 
 class IntakeBody(Schema):
     leads = fields.List(fields.Nested(LeadSchema), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class LeadStatusSchema(Schema):
+    externalId = text(NON_BLANK_TEXT, required=True, max_length=200)
+    status = text(
+        NON_BLANK_TEXT,
+        required=True,
+        max_length=30,
+        metadata={
+            "description": "`valid` and `approved` are valid; any other status takes the lead out of pending files"
+        },
+    )
+
+
+class LeadStatusBody(Schema):
+    leads = fields.List(fields.Nested(LeadStatusSchema), required=True, validate=validate.Length(min=1, max=10_000))

@@ -31,7 +31,7 @@ def import_leads(path: str, campaign_id: int, id_column: str, status_column: str
         missing = {id_column, status_column} - set(reader.fieldnames or [])
         if missing:
             raise click.ClickException(f"missing column(s): {', '.join(sorted(missing))}")
-        totals = {"accepted": 0, "duplicates": 0, "queued": 0}
+        totals = {"accepted": 0, "duplicates": 0, "queued": 0, "updated": 0}
         batch: list[dict] = []
         with click.progressbar(length=max(total, 0), label="Importing leads") as bar:
             for row in reader:
@@ -48,6 +48,7 @@ def import_leads(path: str, campaign_id: int, id_column: str, status_column: str
     click.echo(
         f"{totals['accepted']} leads stored, {totals['duplicates']} duplicates skipped, "
         f"{totals['queued']} queue entries created."
+        + (f" {totals['updated']} known leads changed status." if totals["updated"] else "")
     )
 
 

@@ -134,3 +134,24 @@ class SentBatch(db.Model):
 
     def __str__(self) -> str:
         return f"File {self.id}"
+
+
+class LeadDrop(db.Model):
+    """A lead that left an integration's pending queue because its status stopped being valid.
+
+    Kept so the Pending View can say why a lead is no longer in the next file, and so a
+    lead made valid again re-enters exactly the queues it left (app.services.lead_status).
+    """
+
+    __tablename__ = "lead_drops"
+    __table_args__ = (
+        Index("uq_lead_drops_integration_lead", "integration_id", "lead_id", unique=True),
+        Index("ix_lead_drops_lead", "lead_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("batch_integrations.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    # The status that made the lead invalid, and when.
+    status: Mapped[str] = mapped_column(String(30))
+    dropped_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

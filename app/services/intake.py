@@ -16,7 +16,9 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, Campaign
 from app.models.types import UtcDateTime, utcnow
+from app.services.actors import Actor
 from app.services.lead_keys import keys_of
+from app.services.lead_status import change_statuses
 
 MAX_LEADS_PER_REQUEST = 10_000
 MAX_EXTERNAL_ID = 200
@@ -27,9 +29,17 @@ class IntakeResult:
     accepted: int
     duplicates: int
     queued: int
+    # Known leads re-posted with a new status (app.services.lead_status); a re-post with the
+    # same status changes nothing, as before.
+    updated: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "queued": self.queued}
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "queued": self.queued,
+            "updated": self.updated,
+        }
 
 
 def validate_leads(leads: Any) -> list[dict]:
@@ -86,14 +96,14 @@ _LEADS_SQL = {
             CAST(:emails AS text[]), CAST(:phones AS text[])
         ) AS x(e, s, f, m, p)
         ON CONFLICT (campaign_id, external_id) DO NOTHING
-        RETURNING id, status""",
+        RETURNING id, status, external_id""",
     "sqlite": """
         INSERT INTO leads (campaign_id, external_id, status, fields, email_key, phone_key, created_at)
         SELECT :campaign_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
             json_extract(value, '$[3]'), json_extract(value, '$[4]'), :now
         FROM json_each(:rows) WHERE true
         ON CONFLICT (campaign_id, external_id) DO NOTHING
-        RETURNING id, status""",
+        RETURNING id, status, external_id""",
 }
 _QUEUE_SQL = {
     "postgresql": """
@@ -107,8 +117,8 @@ _QUEUE_SQL = {
 }
 
 
-def _insert_leads(dialect: str, campaign_id: int, rows: list[dict], now) -> list[tuple[int, str]]:
-    """Insert new leads, skip known external ids; (id, status) of the inserted ones."""
+def _insert_leads(dialect: str, campaign_id: int, rows: list[dict], now) -> list[tuple[int, str, str]]:
+    """Insert new leads, skip known external ids; (id, status, external id) of the inserted ones."""
     keys = [keys_of(r["fields"]) for r in rows]
     if dialect == "postgresql":
         params = {
@@ -138,8 +148,12 @@ def _queue(dialect: str, integration_ids: list[int], lead_ids: list[int], now) -
     db.session.execute(stmt, {"now": now, **params})
 
 
-def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True) -> IntakeResult:
-    """Store new leads for `campaign` and queue the valid ones; all or nothing."""
+def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True, user: Actor | None = None) -> IntakeResult:
+    """Store new leads for `campaign` and queue the valid ones; all or nothing.
+
+    A known externalId posted with a new status changes that lead's status (and its
+    place in the pending queues) as PATCH /campaigns/{id}/leads does; its fields stay.
+    """
     clean = validate_leads(leads)
     now = utcnow()
     seen: set[str] = set()
@@ -153,7 +167,7 @@ def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True) -> Inta
     dialect = db.session.get_bind().dialect.name
     try:
         inserted = _insert_leads(dialect, campaign.id, rows, now)
-        valid_ids = sorted(lead_id for lead_id, status in inserted if status in VALID_LEAD_STATUSES)
+        valid_ids = sorted(lead_id for lead_id, status, _ext in inserted if status in VALID_LEAD_STATUSES)
         integration_ids = list(
             db.session.scalars(
                 select(BatchCsvIntegration.id)
@@ -170,9 +184,14 @@ def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True) -> Inta
                 .values(pending_count=BatchCsvIntegration.pending_count + len(valid_ids))
             )
             queued = len(valid_ids) * len(integration_ids)
+        updated = 0
+        if len(inserted) < len(rows):
+            new = {ext for _id, _status, ext in inserted}
+            known = {r["external_id"]: r["status"] for r in rows if r["external_id"] not in new}
+            updated = change_statuses(campaign, known, user=user).updated
         if commit:
             db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    return IntakeResult(accepted=len(inserted), duplicates=len(clean) - len(inserted), queued=queued)
+    return IntakeResult(accepted=len(inserted), duplicates=len(clean) - len(inserted), queued=queued, updated=updated)
