@@ -81,8 +81,7 @@ def validate_changes(leads: Any) -> dict[str, str]:
             if not isinstance(status, str) or not status.strip() or len(status) > 30:
                 errors[f"{where}.status"] = ["required, a string of at most 30 characters"]
             elif isinstance(external_id, str):
-                if changes.get(external_id, status) != status:
-                    errors[f"{where}.externalId"] = ["given twice with different statuses"]
+                # Given twice, the later one wins, as if sent in two requests in order.
                 changes[external_id] = status
         if len(errors) >= 50:  # enough to act on; the rest would only bloat the reply
             break
