@@ -27,6 +27,16 @@ PROTECTION_LABELS = {
     "xlsx-password": "Excel password (xlsx only)",
     "pgp": "PGP to the advertiser's public key",
 }
+LEAD_MODE_LABELS = {
+    "new": "New leads only (each lead sent once)",
+    "cumulative": "Cumulative (every valid lead so far)",
+}
+WINDOW_LABELS = {
+    "all": "Every lead ever taken",
+    "month": "This calendar month",
+    "week": "This week (from Monday)",
+    "day": "Today",
+}
 FORMAT_LABELS = {"csv": "CSV (comma)", "tsv": "TSV (tab)", "psv": "PSV (pipe)", "xlsx": "Excel (xlsx)"}
 # Form field per delivery setting, by method; keys are the API's names.
 DELIVERY_FIELDS: dict[str, dict[str, str]] = {
@@ -120,6 +130,18 @@ class IntegrationForm(BaseForm):
         description="A File password or PGP public key credential from the Credential Manager.",
     )
     pgp_armor = BooleanField("PGP: ASCII-armoured (.asc); unticked: binary (.pgp)", default=True)
+    lead_mode = SelectField(
+        "Leads in each file",
+        choices=choices(LEAD_MODE_LABELS.items()),
+        default="new",
+        description="Cumulative files are never split: leave Max leads per file empty.",
+    )
+    cumulative_window = SelectField(
+        "Cumulative window",
+        choices=choices(WINDOW_LABELS.items()),
+        default="all",
+        description="Cumulative only: which earlier leads each file repeats (calendar, in the schedule's time zone).",
+    )
 
     fields_json = HiddenField("Field mapping", default="[]")
 

@@ -403,6 +403,8 @@ SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {
             {"id": 1, "integration_id": 1, "lead_id": 2, "status": "rejected", "dropped_at": At("2026-02-01 09:00:00")}
         ],
     },
+    # The recorded lead list of a file, as a cumulative send writes it.
+    "20261130_81_cumulative": {"batch_leads": [{"id": 1, "batch_id": 1, "lead_id": 1}]},
 }
 
 

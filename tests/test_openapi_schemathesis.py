@@ -176,6 +176,11 @@ def _integration_facts(body: dict, facts: dict, *, patch: bool) -> None:
         if "nameTemplate" in file:
             file["nameTemplate"] = "{label}_{batch_id}"
         _protection_facts(file, facts)
+        # A cumulative file is never split (the document says so); a PATCH may meet either mode.
+        if file.get("leadMode") == "cumulative":
+            file["maxLeadsPerFile"] = None
+        elif file.get("maxLeadsPerFile") is not None:
+            file["leadMode"] = "new"
     for i, column in enumerate(body.get("fields") or []):
         column["header"] = f"{column['header'][:150]} {i}"  # unique, case-insensitively
     if isinstance(body.get("delivery"), dict):

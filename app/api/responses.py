@@ -19,6 +19,7 @@ from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, PROTECTIO
 from app.models.batches import BatchStatus, Trigger
 from app.models.integrations import CREDENTIAL_KINDS
 from app.services import scheduling
+from app.services.cumulative import LEAD_MODES, WINDOWS
 from app.services.delivery_caps import CAP_PERIODS
 
 STATUSES = [s.value for s in BatchStatus]
@@ -222,6 +223,8 @@ class FileOut(Schema):
     protection = fields.String(required=True, validate=validate.OneOf(PROTECTIONS))
     protectionCredentialId = fields.Integer(required=True, allow_none=True, attribute="protection_credential_id")
     pgpArmor = fields.Boolean(required=True, attribute="pgp_armor")
+    leadMode = fields.String(required=True, attribute="lead_mode", validate=validate.OneOf(LEAD_MODES))
+    cumulativeWindow = fields.String(required=True, attribute="cumulative_window", validate=validate.OneOf(WINDOWS))
 
 
 def delivery_out(integration) -> dict:

@@ -31,6 +31,7 @@ from app.services.catalog import (
     CREDENTIAL_SORT,
     INTEGRATION_SORT,
 )
+from app.services.cumulative import LEAD_MODES, WINDOWS
 from app.services.delivery_caps import CAP_PERIODS, MAX_CAP
 from app.services.files.mapping import MAX_FIELDS, MAX_HEADER, METADATA_SOURCES
 from app.services.listing import PENDING_SORT, SENT_SORT
@@ -235,7 +236,12 @@ class FileSchema(Schema):
         },
     )
     compression = fields.String(validate=validate.OneOf(COMPRESSIONS))
-    maxLeadsPerFile = Int(1, 10_000_000, allow_none=True)
+    maxLeadsPerFile = Int(
+        1,
+        10_000_000,
+        allow_none=True,
+        metadata={"description": "null (no limit) when leadMode is cumulative: a cumulative file is never split"},
+    )
     sendEmpty = Bool()
     protection = fields.String(
         validate=validate.OneOf(PROTECTIONS),
@@ -249,6 +255,20 @@ class FileSchema(Schema):
         metadata={"description": "kind file_password (zip-aes, xlsx-password) or pgp_public_key (pgp)"},
     )
     pgpArmor = Bool(metadata={"description": "pgp: true (default) appends .asc (text), false .pgp"})
+    leadMode = fields.String(
+        validate=validate.OneOf(LEAD_MODES),
+        metadata={
+            "description": "new (default): each lead in exactly one file; cumulative: each file holds every "
+            "valid lead the integration has taken (within cumulativeWindow), earlier files' leads included"
+        },
+    )
+    cumulativeWindow = fields.String(
+        validate=validate.OneOf(WINDOWS),
+        metadata={
+            "description": "cumulative files only: all (default) or the leads that arrived in the current "
+            "calendar month / week (from Monday) / day in the schedule's time zone"
+        },
+    )
 
 
 class FieldMapSchema(Schema):

@@ -2,7 +2,7 @@
 
 from app.models.alerts import AlertAttempt, AlertEvent, AlertSettings
 from app.models.audit import AuditEvent, TablePreference
-from app.models.batches import IN_FLIGHT, BatchStatus, LeadDrop, QueueEntry, SentBatch, Trigger
+from app.models.batches import IN_FLIGHT, BatchLead, BatchStatus, LeadDrop, QueueEntry, SentBatch, Trigger
 from app.models.campaigns import VALID_LEAD_STATUSES, Advertiser, Campaign, Lead
 from app.models.integrations import BatchCsvIntegration, Credential
 from app.models.tenancy import ApiToken, Enterprise, Role, User
@@ -17,6 +17,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "BatchCsvIntegration",
+    "BatchLead",
     "BatchStatus",
     "Campaign",
     "Credential",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -90,6 +90,9 @@ class SentBatch(db.Model):
     delivery_method: Mapped[str] = mapped_column(String(10))
 
     lead_count: Mapped[int] = mapped_column(default=0)
+    # A cumulative file's leads are recorded in batch_leads (its queue entries hold only the
+    # leads new to it); the lead views and the file builder read from there.
+    cumulative: Mapped[bool] = mapped_column(default=False, server_default=false())
     row_count: Mapped[int | None] = mapped_column()
     trigger: Mapped[str] = mapped_column(String(20))
     triggered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -155,3 +158,14 @@ class LeadDrop(db.Model):
     # The status that made the lead invalid, and when.
     status: Mapped[str] = mapped_column(String(30))
     dropped_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class BatchLead(db.Model):
+    """One lead of a cumulative file, in file order: exactly what that file held."""
+
+    __tablename__ = "batch_leads"
+    __table_args__ = (Index("ix_batch_leads_batch", "batch_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("sent_batches.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))

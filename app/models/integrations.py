@@ -79,6 +79,11 @@ class BatchCsvIntegration(db.Model):
     protection: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     protection_credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
     pgp_armor: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # "new": each file holds the leads queued since the last one (exactly once).
+    # "cumulative": each file holds every valid lead the integration has taken, or those
+    # that arrived within cumulative_window ("all" | "month" | "week" | "day", local time).
+    lead_mode: Mapped[str] = mapped_column(String(12), default="new", server_default="new")
+    cumulative_window: Mapped[str] = mapped_column(String(12), default="all", server_default="all")
     # Ordered [{"source": "email" | "lead.id" | ..., "header": "Email"}].
     fields: Mapped[list] = mapped_column(JsonDoc, default=list)
 

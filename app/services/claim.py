@@ -20,6 +20,7 @@ from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, QueueEntry, 
 from app.models.types import utcnow
 from app.services import audit, delivery_caps
 from app.services.actors import Actor
+from app.services.cumulative import record_file_leads
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,14 @@ def claim(integration_id: int, trigger: str, user: Actor, slot_key: str | None =
             return [BatchNowOutcome(integration_id, row.id, "in_flight", row.lead_count) for row in in_flight]
 
     outcomes: list[BatchNowOutcome] = []
-    per_file = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 else None
+    cumulative = integration.lead_mode == "cumulative"
+    # A cumulative file holds the whole history, so it is never split (the settings refuse
+    # maxLeadsPerFile with it; a row written before that rule is sent whole all the same).
+    per_file = integration.max_leads_per_file if (integration.max_leads_per_file or 0) > 0 and not cumulative else None
     # Read under the integration lock: no other claim of this integration can count meanwhile.
-    left = delivery_caps.remaining(integration, at)
+    # A cap counts file sizes, and a cumulative file repeats the whole history, so caps do not
+    # apply to cumulative integrations (README "Cumulative files").
+    left = None if cumulative else delivery_caps.remaining(integration, at)
     while True:
         limit = per_file if left is None else min(left, per_file or left)
         batch = _new_batch(integration, trigger, user, at)
@@ -107,7 +113,10 @@ def claim(integration_id: int, trigger: str, user: Actor, slot_key: str | None =
             db.session.flush()
             break
         batch.lead_count = claimed
-        outcomes.append(BatchNowOutcome(integration_id, batch.id, "queued", claimed))
+        if cumulative:
+            batch.cumulative = True
+            batch.lead_count = record_file_leads(integration, batch.id)
+        outcomes.append(BatchNowOutcome(integration_id, batch.id, "queued", batch.lead_count))
         if claimed:
             db.session.execute(
                 update(BatchCsvIntegration)

@@ -25,6 +25,7 @@ from app.file_options import (
 from app.models import BatchCsvIntegration, Campaign, Credential
 from app.models.integrations import DELIVERY_METHODS
 from app.services import delivery_caps, egress, scheduling
+from app.services.cumulative import LEAD_MODES, WINDOWS
 
 MAX_LABEL = 200
 MAX_TEMPLATE = 300
@@ -43,6 +44,8 @@ FILE_COLUMNS = {
     "protection": "protection",
     "protectionCredentialId": "protection_credential_id",
     "pgpArmor": "pgp_armor",
+    "leadMode": "lead_mode",
+    "cumulativeWindow": "cumulative_window",
 }
 FILE_DEFAULTS = {
     "format": "csv",
@@ -58,6 +61,8 @@ FILE_DEFAULTS = {
     "protection": "none",
     "protectionCredentialId": None,
     "pgpArmor": True,
+    "leadMode": "new",
+    "cumulativeWindow": "all",
 }
 TOP_LEVEL_KEYS = frozenset(
     {"campaignId", "label", "enabled", "schedule", "file", "fields", "delivery", "pauseAfterFailures"}
@@ -220,6 +225,10 @@ def _validate_file(settings, values, errors) -> None:
         "a whole number from 1 to 10,000,000, or null for no limit",
     )
     check("sendEmpty", isinstance(s["sendEmpty"], bool), "must be true or false")
+    check("leadMode", s["leadMode"] in LEAD_MODES, f"one of {', '.join(LEAD_MODES)}")
+    check("cumulativeWindow", s["cumulativeWindow"] in WINDOWS, f"one of {', '.join(WINDOWS)}")
+    if s["leadMode"] == "cumulative" and s["maxLeadsPerFile"] is not None:
+        errors["file.maxLeadsPerFile"] = ["must be null (no limit) for cumulative files: each holds every lead"]
     template = s["nameTemplate"]
     if not isinstance(template, str) or not template.strip() or len(template) > MAX_TEMPLATE:
         errors["file.nameTemplate"] = [f"required, at most {MAX_TEMPLATE} characters"]

@@ -18,7 +18,7 @@ from sqlalchemy import Select, Text, cast, null, select
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import Advertiser, BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch
+from app.models import Advertiser, BatchCsvIntegration, BatchLead, Campaign, Lead, QueueEntry, SentBatch
 from app.services.files import LeadRecord, Preview, build_preview, check_paging
 
 YIELD_PER = 5000
@@ -36,15 +36,15 @@ class Names:
     advertiser_name: str
 
 
-def source_batch_id(batch: SentBatch) -> int:
-    """The batch whose queue entries hold this batch's leads (a resend's original)."""
+def source_batch(batch: SentBatch) -> SentBatch:
+    """The batch whose recorded leads are this batch's leads (a resend's original)."""
     current, depth = batch, 0
     while current.resend_of_id is not None and depth < MAX_RESEND_DEPTH:
         original = db.session.get(SentBatch, current.resend_of_id)
         if original is None:
             break
         current, depth = original, depth + 1
-    return current.id
+    return current
 
 
 def batch_names(batch: SentBatch) -> Names:
@@ -75,8 +75,19 @@ def _lead_rows(with_queued_at: bool) -> Select:
     return select(QueueEntry.id, queued_at, *_LEAD_COLUMNS).join(Lead, Lead.id == QueueEntry.lead_id)
 
 
-def batch_query(batch_id: int, *, with_queued_at: bool = False) -> Select:
-    """Queue entries + leads of a sent batch (pass source_batch_id for resends), queue order."""
+def batch_query(batch_id: int, *, with_queued_at: bool = False, cumulative: bool = False) -> Select:
+    """The leads of a sent batch (pass the source batch for resends), in file order.
+
+    A "new leads" file's leads are its queue entries; a cumulative file's are the lead
+    list recorded when it was claimed (batch_leads), which shows no queued-at time.
+    """
+    if cumulative:
+        return (
+            select(BatchLead.id, null(), *_LEAD_COLUMNS)
+            .join(Lead, Lead.id == BatchLead.lead_id)
+            .where(BatchLead.batch_id == batch_id)
+            .order_by(BatchLead.id)
+        )
     return _lead_rows(with_queued_at).where(QueueEntry.sent_batch_id == batch_id).order_by(QueueEntry.id)
 
 
@@ -122,7 +133,8 @@ def iter_batch_records(sent_batch_id: int) -> Iterator[LeadRecord]:
     batch = db.session.get(SentBatch, sent_batch_id)
     if batch is None:
         raise NotFound(f"SentBatch {sent_batch_id} not found")
-    for _queued_at, record in iter_rows(batch_query(source_batch_id(batch)), batch_names(batch)):
+    source = source_batch(batch)
+    for _queued_at, record in iter_rows(batch_query(source.id, cumulative=source.cumulative), batch_names(batch)):
         yield record
 
 
@@ -154,9 +166,10 @@ def preview_pending(integration: BatchCsvIntegration, page: int = 1, per_page: i
 
 def preview_sent(batch: SentBatch, page: int = 1, per_page: int = 50) -> Preview:
     """The leads of a sent file, with the mapping and names snapshotted when it was sent."""
+    source = source_batch(batch)
     return _preview(
         list(batch.field_mapping or []),
-        batch_query(source_batch_id(batch), with_queued_at=True),
+        batch_query(source.id, with_queued_at=True, cumulative=source.cumulative),
         batch_names(batch),
         page,
         per_page,

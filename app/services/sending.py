@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text, update
 
 from app.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
-from app.models import BatchCsvIntegration, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
+from app.models import BatchCsvIntegration, BatchLead, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
 from app.models.types import utcnow
 from app.services import audit, queueing
 from app.services.actors import Actor, is_system
@@ -137,6 +137,8 @@ def _owned_batch(batch_id: int, user: User) -> SentBatch:
 
 
 def _has_leads_attached(batch: SentBatch) -> bool:
+    if batch.cumulative:  # its lead list is recorded apart from the queue and never returned
+        return db.session.scalar(select(BatchLead.id).where(BatchLead.batch_id == batch.id).limit(1)) is not None
     return db.session.scalar(select(QueueEntry.id).where(QueueEntry.sent_batch_id == batch.id).limit(1)) is not None
 
 

@@ -1,0 +1,58 @@
+"""Cumulative files: each file holds every valid lead the integration has taken (in a window).
+
+The queue and its exactly-once rule are untouched: a cumulative send still claims the
+pending entries (so the Pending count, lead trace and "new only" integrations behave as
+ever). The file's lead list is then rebuilt from the lead history (every queue entry of
+the integration already claimed into some file, the new ones included, whose lead is
+valid now and arrived within the window) and recorded in batch_leads, so the file
+builder, the Sent View and a later Download show exactly what that file held even as
+the history grows or leads change status afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, literal, select
+
+from app.extensions import db
+from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, BatchLead, Lead, QueueEntry
+from app.models.types import utcnow
+
+LEAD_MODES = ("new", "cumulative")
+WINDOWS = ("all", "month", "week", "day")
+
+
+def window_start(window: str, timezone: str, now: datetime) -> datetime | None:
+    """Start (UTC) of the current calendar month / week (from Monday) / day in `timezone`; None for "all"."""
+    if window == "all":
+        return None
+    zone = ZoneInfo(timezone)
+    day = now.astimezone(zone).date()
+    if window == "month":
+        day = day.replace(day=1)
+    elif window == "week":
+        day -= timedelta(days=day.weekday())
+    # Local midnight of that date, whatever offset DST gives it then, as a UTC instant.
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def record_file_leads(integration: BatchCsvIntegration, batch_id: int, now: datetime | None = None) -> int:
+    """Record the leads of a cumulative file in history order; returns how many."""
+    entries = QueueEntry.__table__
+    history = (
+        select(literal(batch_id), entries.c.lead_id)
+        .join(Lead, Lead.id == entries.c.lead_id)
+        .where(
+            entries.c.integration_id == integration.id,
+            entries.c.sent_batch_id.is_not(None),
+            Lead.status.in_(sorted(VALID_LEAD_STATUSES)),
+        )
+        .order_by(entries.c.id)
+    )
+    start = window_start(integration.cumulative_window, integration.timezone, now or utcnow())
+    if start is not None:
+        history = history.where(Lead.created_at >= start)
+    db.session.execute(insert(BatchLead).from_select(["batch_id", "lead_id"], history))
+    return db.session.scalar(select(func.count()).where(BatchLead.batch_id == batch_id)) or 0
