@@ -223,3 +223,17 @@ def test_the_admin_configure_form_offers_and_checks_the_settings(app, client, wo
     assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
     integ = db.session.scalar(select(BatchCsvIntegration).where(BatchCsvIntegration.label == "Partner SFTP feed"))
     assert (integ.lead_mode, integ.cumulative_window, integ.max_leads_per_file) == ("cumulative", "day", None)
+
+
+def test_the_download_preview_of_a_cumulative_integration_is_the_whole_file_a_send_would_deliver(client, world, feeds):
+    _, cumulative = feeds
+    _arrive(world.a.campaign, 0, 6)
+    _send(cumulative.id)
+    _arrive(world.a.campaign, 6, 2)
+    preview = client.get(
+        f"/api/v4/batch-manager/{cumulative.id}/preview-file", headers=bearer(world.a.tokens["manager"])
+    )
+    assert preview.status_code == 200
+    assert preview.headers["X-Lead-Count"] == "8" and preview.headers["X-Pending-Count"] == "2"
+    assert _lead_ids(preview.data) == _ids(*(f"L{i}" for i in range(8)))
+    assert _lead_ids(stored_bytes(_send(cumulative.id))) == _lead_ids(preview.data)

@@ -307,3 +307,16 @@ def test_the_admin_pending_view_shows_dropped_leads_when_asked(client, world):
     assert "Dropped from the queue (1)" in shown
     row = shown.split("bm-dropped-table", 1)[1]
     assert "ext-1" in row and "returned" in row and "ext-0" not in row
+
+
+def test_a_lone_surrogate_in_a_status_is_a_422(client, world):
+    factories.leads(world.a.campaign, 1)
+    raw = '{"leads": [{"externalId": "ext-0", "status": "rej\\ud800"}]}'
+    answer = client.patch(
+        f"/api/v4/campaigns/{world.a.campaign.id}/leads",
+        data=raw,
+        content_type="application/json",
+        headers=bearer(world.a.tokens["manager"]),
+    )
+    assert answer.status_code == 422
+    assert counter(world.a.integration.id) == 1

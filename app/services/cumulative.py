@@ -38,21 +38,22 @@ def window_start(window: str, timezone: str, now: datetime) -> datetime | None:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def record_file_leads(integration: BatchCsvIntegration, batch_id: int, now: datetime | None = None) -> int:
-    """Record the leads of a cumulative file in history order; returns how many."""
-    entries = QueueEntry.__table__
-    history = (
-        select(literal(batch_id), entries.c.lead_id)
-        .join(Lead, Lead.id == entries.c.lead_id)
-        .where(
-            entries.c.integration_id == integration.id,
-            entries.c.sent_batch_id.is_not(None),
-            Lead.status.in_(sorted(VALID_LEAD_STATUSES)),
-        )
-        .order_by(entries.c.id)
-    )
+def history_conditions(integration: BatchCsvIntegration, now: datetime | None = None) -> list:
+    """WHERE clauses over queue_entries JOIN leads: the integration's leads a cumulative file holds."""
+    conditions = [QueueEntry.integration_id == integration.id, Lead.status.in_(sorted(VALID_LEAD_STATUSES))]
     start = window_start(integration.cumulative_window, integration.timezone, now or utcnow())
     if start is not None:
-        history = history.where(Lead.created_at >= start)
+        conditions.append(Lead.created_at >= start)
+    return conditions
+
+
+def record_file_leads(integration: BatchCsvIntegration, batch_id: int) -> int:
+    """Record the leads of a cumulative file (claimed by now, this file's included), in queue order."""
+    history = (
+        select(literal(batch_id), QueueEntry.lead_id)
+        .join(Lead, Lead.id == QueueEntry.lead_id)
+        .where(*history_conditions(integration), QueueEntry.sent_batch_id.is_not(None))
+        .order_by(QueueEntry.id)
+    )
     db.session.execute(insert(BatchLead).from_select(["batch_id", "lead_id"], history))
     return db.session.scalar(select(func.count()).where(BatchLead.batch_id == batch_id)) or 0

@@ -30,7 +30,7 @@ from app.models.types import utcnow
 from app.services import audit, delivery_caps
 from app.services.credentials import protection_secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name, write_file
-from app.services.lead_records import integration_names, iter_rows, pending_query
+from app.services.lead_records import cumulative_query, integration_names, iter_rows, pending_query
 from app.services.protection import write_protected
 
 # Built files up to this size stay in memory; larger ones spill to a temporary file.
@@ -122,10 +122,9 @@ def build_preview_file(integration: BatchCsvIntegration, user: User, limit: int 
         sent_at=utcnow(),
         timezone=integration.timezone or "UTC",
     )
-    records = (
-        record
-        for _queued_at, record in iter_rows(pending_query(integration.id).limit(cap), integration_names(integration))
-    )
+    # A cumulative send claims what is pending, then delivers the whole history with it.
+    query = cumulative_query(integration) if integration.lead_mode == "cumulative" else pending_query(integration.id)
+    records = (record for _queued_at, record in iter_rows(query.limit(cap), integration_names(integration)))
     # Handed to the response, which closes it once streamed (or closed here on failure).
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     try:

@@ -19,6 +19,7 @@ from sqlalchemy import Select, Text, cast, null, select
 from app.errors import NotFound
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, BatchLead, Campaign, Lead, QueueEntry, SentBatch
+from app.services.cumulative import history_conditions
 from app.services.files import LeadRecord, Preview, build_preview, check_paging
 
 YIELD_PER = 5000
@@ -98,6 +99,11 @@ def pending_query(integration_id: int, *, with_queued_at: bool = False) -> Selec
         .where(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
         .order_by(QueueEntry.id)
     )
+
+
+def cumulative_query(integration: BatchCsvIntegration) -> Select:
+    """The leads a cumulative send of the integration would put in its file now, in queue order."""
+    return _lead_rows(False).where(*history_conditions(integration)).order_by(QueueEntry.id)
 
 
 def iter_rows(query: Select, names: Names) -> Iterator[tuple[datetime | None, LeadRecord]]:
