@@ -40,7 +40,12 @@ def window_start(window: str, timezone: str, now: datetime) -> datetime | None:
 
 def history_conditions(integration: BatchCsvIntegration, now: datetime | None = None) -> list:
     """WHERE clauses over queue_entries JOIN leads: the integration's leads a cumulative file holds."""
-    conditions = [QueueEntry.integration_id == integration.id, Lead.status.in_(sorted(VALID_LEAD_STATUSES))]
+    conditions = [
+        QueueEntry.integration_id == integration.id,
+        Lead.status.in_(sorted(VALID_LEAD_STATUSES)),
+        # The retention policy blanked these leads' values; a file would only carry empty rows.
+        Lead.redacted_at.is_(None),
+    ]
     start = window_start(integration.cumulative_window, integration.timezone, now or utcnow())
     if start is not None:
         conditions.append(Lead.created_at >= start)
