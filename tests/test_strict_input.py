@@ -194,3 +194,13 @@ def test_s3_keys_sent_as_json_text_with_a_lone_surrogate_are_refused(client, wor
     assert response.status_code == 422, response.get_data(as_text=True)
     assert list(response.json["error"]["details"]) == ["secret.accessKeyId"]
     assert db.session.scalar(select(func.count()).select_from(Credential)) == 0
+
+
+def test_a_patch_body_that_is_not_utf8_is_refused_not_taken_as_empty(client, world):
+    response = client.patch(
+        f"/api/v4/batch-integrations/{world.a.integration.id}",
+        data=b"\xb6z\x0b\xcf\xb6F\x14\xff\xfepu",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {world.a.tokens['admin']}"},
+    )
+    assert 400 <= response.status_code < 500 and response.json["error"]

@@ -72,7 +72,9 @@ def loads(data: str | bytes | bytearray, **kwargs: Any) -> Any:
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", doc="", pos=exc.start) from exc
+            # A non-empty doc: webargs reads an empty one as "no body", which a PATCH takes as {}.
+            text = bytes(data).decode("utf-8", "replace")
+            raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", doc=text, pos=exc.start) from exc
     value = json.loads(data, **kwargs)
     return check(value) if _SUSPECT.search(data) else value
 
