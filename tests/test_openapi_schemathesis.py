@@ -168,7 +168,12 @@ def _integration_facts(body: dict, facts: dict, *, patch: bool) -> None:
         # A PATCH cannot move an integration to another campaign.
         body["campaignId"] = world.a.campaign.id
     if isinstance(body.get("schedule"), dict):
-        body["schedule"]["cron"] = "0 6 * * 1-5"
+        schedule = body["schedule"]
+        schedule["cron"] = "0 6 * * 1-5"
+        # A cap is both numbers or neither (the service says "give both capLeads and capPeriod").
+        if schedule.get("capLeads") is not None or schedule.get("capPeriod") is not None:
+            schedule["capLeads"] = schedule.get("capLeads") or 100
+            schedule["capPeriod"] = schedule.get("capPeriod") or "day"
     file = body.get("file")
     if isinstance(file, dict):
         if "encoding" in file:
