@@ -6,7 +6,7 @@ which queue it left, with the status and time, for the Pending View's "show drop
 and so that a lead made valid again re-enters the same queues. New table, no data.
 
 Revision ID: 20261130_80_cumulative
-Revises: 20261130_97_delivery_caps
+Revises: 20261130_70_protected_files
 Create Date: 2026-11-30 23:10:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261130_80_cumulative"
-down_revision = "20261130_97_delivery_caps"
+down_revision = "20261130_70_protected_files"
 branch_labels = None
 depends_on = None
 
