@@ -237,3 +237,15 @@ def test_the_download_preview_of_a_cumulative_integration_is_the_whole_file_a_se
     assert preview.headers["X-Lead-Count"] == "8" and preview.headers["X-Pending-Count"] == "2"
     assert _lead_ids(preview.data) == _ids(*(f"L{i}" for i in range(8)))
     assert _lead_ids(stored_bytes(_send(cumulative.id))) == _lead_ids(preview.data)
+
+
+def test_a_delivery_cap_does_not_cut_a_cumulative_file_or_its_preview(client, world, feeds):
+    _, cumulative = feeds
+    cumulative.cap_leads, cumulative.cap_period = 2, "day"
+    db.session.commit()
+    _arrive(world.a.campaign, 0, 5)
+    preview = client.get(
+        f"/api/v4/batch-manager/{cumulative.id}/preview-file", headers=bearer(world.a.tokens["manager"])
+    )
+    assert preview.headers["X-Lead-Count"] == "5"
+    assert len(_lead_ids(stored_bytes(_send(cumulative.id)))) == 5

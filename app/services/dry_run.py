@@ -68,6 +68,8 @@ def lead_cap(integration: BatchCsvIntegration, limit: int | None = None) -> int:
     cap = check_limit(limit)
     if (integration.max_leads_per_file or 0) > 0:
         cap = min(cap, integration.max_leads_per_file)
+    if integration.lead_mode == "cumulative":
+        return cap  # caps do not apply to cumulative files (app.services.claim)
     # A delivery cap: a send now claims at most what the current window has left.
     left = delivery_caps.remaining(integration, utcnow())
     return cap if left is None else min(cap, left)
