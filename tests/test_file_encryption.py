@@ -256,3 +256,18 @@ def test_the_rotate_keys_command_rewraps_sent_files_and_says_how_many(app, world
     result = runner.invoke(args=["files", "rotate-keys"])
     assert result.exit_code == 1
     assert "is not in FILE_KEYS" in result.output and "Put the old key back" in result.output
+    assert f"cannot re-wrap {batch.storage_key}" in result.output
+
+
+def test_one_file_with_a_lost_key_does_not_stop_the_rotation_of_the_others(tmp_path):
+    lost = Fernet.generate_key().decode()
+    orphan = FileStore(f"file://{tmp_path}", keys=[lost], auto_mkdir=True)
+    with orphan.write("e1/b1/file.csv") as w:
+        w.write(b"under a key nobody has any more")
+    store = FileStore(f"file://{tmp_path}", keys=[NEW, OLD], auto_mkdir=True)
+    with FileStore(f"file://{tmp_path}", keys=[OLD], auto_mkdir=True).write("e1/b2/file.csv") as w:
+        w.write(b"under the old key")
+    [(first, error), second] = list(store.rotate_keys())
+    assert first == "e1/b1/file.csv" and isinstance(error, StoredFileUnreadable)
+    assert second == ("e1/b2/file.csv", True)
+    assert FileStore(f"file://{tmp_path}", keys=[NEW]).open("e1/b2/file.csv").read() == b"under the old key"

@@ -19,16 +19,20 @@ group = AppGroup("files", help="Stored files: encryption key rotation.")
 def rotate_keys() -> None:
     """Re-wrap every stored file's data key with the newest key in FILE_KEYS (resumable)."""
     rewrapped = skipped = 0
-    try:
-        for key, changed in get_store().rotate_keys():
-            if changed:
-                rewrapped += 1
-                click.echo(f"re-wrapped {key}", err=True)
-            else:
-                skipped += 1
-    except StoredFileUnreadable as exc:
-        raise click.ClickException(
-            f"{exc}; {rewrapped} file(s) were re-wrapped before this. Put the old key back in FILE_KEYS "
-            "(after the new one) and run the command again."
-        ) from None
+    unreadable = []
+    for key, outcome in get_store().rotate_keys():
+        if isinstance(outcome, StoredFileUnreadable):
+            unreadable.append(key)
+            click.echo(f"cannot re-wrap {key}: {outcome}", err=True)
+        elif outcome:
+            rewrapped += 1
+            click.echo(f"re-wrapped {key}", err=True)
+        else:
+            skipped += 1
     click.echo(f"Re-wrapped {rewrapped} file(s); {skipped} already under the newest key or not encrypted.")
+    if unreadable:
+        raise click.ClickException(
+            f"{len(unreadable)} file(s) could not be re-wrapped (listed above): their key is not in FILE_KEYS "
+            "or they were tampered with. Put the old key back in FILE_KEYS (after the new one) and run the "
+            "command again."
+        )

@@ -208,11 +208,13 @@ class FileStore:
             header = file_crypto.read_header(raw)
         return stored if header is None else file_crypto.plain_size(stored - header[2])
 
-    def rotate_keys(self) -> Iterator[tuple[str, bool]]:
+    def rotate_keys(self) -> Iterator[tuple[str, bool | StoredFileUnreadable]]:
         """Re-wrap each encrypted file's data key with the newest key; yields (key, rewrapped).
 
         Resumable: a file already under the newest key is skipped, and each file is
-        replaced atomically (temp + move) with its body copied byte for byte.
+        replaced atomically (temp + move) with its body copied byte for byte. A file that
+        cannot be unwrapped is yielded with its error and left as it is, so one lost key
+        does not stop the others from being rotated.
         """
         if self.ring is None:
             raise StoredFileUnreadable("FILE_KEYS is not set")
@@ -223,9 +225,11 @@ class FileStore:
             temp = f"{path}.tmp-{uuid.uuid4().hex}"
             try:
                 with self.fs.open(path, "rb") as raw, self.fs.open(temp, "wb") as out:
-                    changed = file_crypto.copy_rewrapped(raw, self.ring, out)
+                    changed: bool | StoredFileUnreadable = file_crypto.copy_rewrapped(raw, self.ring, out)
                 if changed:
                     self.fs.mv(temp, path)
+            except StoredFileUnreadable as exc:
+                changed = exc
             finally:
                 self._discard(temp)
             yield key, changed
