@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import Campaign, SentBatch
 from app.services import campaign_end, sending
 from app.services.queueing import TICK_QUEUE
-from jobs.tick import build_cron_scheduler
+from jobs.tick import RETENTION_CRON, build_cron_scheduler
 from tests import factories
 from tests.engine_support import attached_lead_ids, batches, drain, pending_count
 
@@ -53,8 +53,9 @@ def test_the_final_batch_goes_out_even_while_a_batch_now_is_in_flight(world):
 def test_the_cron_scheduler_enqueues_the_tick_and_a_worker_runs_it(world, app):
     redis = app.extensions["redis"]
     scheduler = build_cron_scheduler(redis)
-    tick_job, reconcile_job, sweep_job = scheduler.get_jobs()
+    tick_job, reconcile_job, sweep_job, retention_job = scheduler.get_jobs()
     assert (tick_job.cron, reconcile_job.interval, sweep_job.cron) == ("* * * * *", 15, "17 * * * *")
+    assert retention_job.cron == RETENTION_CRON  # daily, at a quiet hour
     tick_job.next_enqueue_time = datetime.now(UTC) - timedelta(seconds=1)  # due now
     # The tick, and the reconciler (an interval job runs at once when the scheduler starts).
     assert len(scheduler.enqueue_jobs()) == 2
