@@ -181,14 +181,14 @@ def _validate_schedule(schedule, values, errors) -> None:
 
 
 def _validate_cap(leads: Any, period: Any, values, errors) -> None:
-    """A delivery cap is both a number and a period, or neither (no cap)."""
+    """A delivery cap: a number of leads and a period; in force only when both are set."""
     if leads is not None and not (_is_int(leads) and 1 <= leads <= delivery_caps.MAX_CAP):
         errors["schedule.capLeads"] = ["a whole number from 1 to 10,000,000, or null for no cap"]
     elif period is not None and period not in delivery_caps.CAP_PERIODS:
         errors["schedule.capPeriod"] = [f"one of {', '.join(delivery_caps.CAP_PERIODS)}, or null for no cap"]
-    elif (leads is None) != (period is None):
-        errors["schedule.capPeriod" if period is None else "schedule.capLeads"] = ["give both capLeads and capPeriod"]
     else:
+        # The cap applies when both are set (app.services.delivery_caps.remaining); one alone
+        # is kept as given, so a PATCH may set the number and the period one at a time.
         values["cap_leads"], values["cap_period"] = leads, period
 
 
