@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 from app.errors import DeliveryError, ValidationError
-from app.services.files.writer import FIXED_ZIP_TIME
+from app.services.files.writer import FIXED_ZIP_TIME, ForwardOnly
 
 COPY_CHUNK = 1024 * 1024
 MAX_PASSWORD = 1024
@@ -102,32 +102,13 @@ def write_protected(
     raise DeliveryError(f"unknown file protection {protection!r}", transient=False)
 
 
-class _Forward:
-    """Forward-only sink so the archive is written with data descriptors, never seeking back."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._pos = 0
-
-    def write(self, data: bytes) -> int:
-        self._out.write(data)
-        self._pos += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def flush(self) -> None:
-        self._out.flush()
-
-
 def _zip_aes(password: str, write_plain: PlainWriter, out: BinaryIO, member_name: str) -> int:
     import pyzipper
     from pyzipper.zipfile_aes import AESZipInfo
 
     # Streamed: rows are compressed and encrypted as they are written (memory stays flat).
     with pyzipper.AESZipFile(
-        _Forward(out), "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        ForwardOnly(out), "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
     ) as archive:
         archive.setpassword(password.encode("utf-8"))
         archive.setencryption(pyzipper.WZ_AES, nbits=256)

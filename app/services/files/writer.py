@@ -61,7 +61,7 @@ def write_file(
             # No name and mtime 0 in the header: the same rows give the same bytes.
             target = stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6))
         elif settings.compression == "zip":
-            archive = stack.enter_context(zipfile.ZipFile(_Forward(out), "w", zipfile.ZIP_DEFLATED))
+            archive = stack.enter_context(zipfile.ZipFile(ForwardOnly(out), "w", zipfile.ZIP_DEFLATED))
             info = zipfile.ZipInfo(member_name or "leads" + settings.inner_extension, FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -72,7 +72,7 @@ def write_file(
         return _write_delimited(records, mapping, settings, target)
 
 
-class _Forward:
+class ForwardOnly:
     """A forward-only view of a sink, so zip output is the same whether or not it can seek.
 
     (On a seekable file zipfile goes back to patch each header; on a stream it
@@ -186,7 +186,7 @@ def _write_xlsx(records: Iterable[LeadRecord], mapping: Sequence[dict], out: Bin
 
 
 def _repack(source: BinaryIO, out: BinaryIO) -> None:
-    with zipfile.ZipFile(source) as src, zipfile.ZipFile(_Forward(out), "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(ForwardOnly(out), "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             info = zipfile.ZipInfo(item.filename, FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
