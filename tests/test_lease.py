@@ -64,12 +64,13 @@ def test_a_live_lease_is_left_alone_and_an_expired_one_is_taken_over_once(world,
 def test_a_holder_that_cannot_renew_stops_before_anyone_may_take_over(world, app):
     """No heartbeat (as if the database were away): the holder's own deadline passes a
     heartbeat before its lease_until, so it has stopped by the time another job may start."""
-    app.config.update(SEND_LEASE_SECONDS=2, SEND_HEARTBEAT_SECONDS=0.5)
+    # Safe for 1 s; lease_until stays 29 s further on, so a slow machine cannot blur the two.
+    app.config.update(SEND_LEASE_SECONDS=30, SEND_HEARTBEAT_SECONDS=29)
     batch_id = _claimed(world)
     held = leases.acquire(batch_id)
     stream = held.guard_stream(io.BytesIO(b"x" * 10))
     assert stream.read(4) == b"xxxx"
-    time.sleep(1.6)
+    time.sleep(1.2)
     with pytest.raises(LeaseLost):
         stream.read(4)
     with pytest.raises(LeaseLost):
@@ -140,7 +141,9 @@ def test_a_send_whose_lease_lapsed_mid_upload_leaves_the_batch_to_the_next_job(w
     stops, the transport's error is not taken for a delivery failure, the batch stays stored."""
     from app.services import credentials, pipeline
 
-    app.config.update(SEND_LEASE_SECONDS=2, SEND_HEARTBEAT_SECONDS=1.5)  # safe for 0.5 s after a renewal
+    # Safe for 0.5 s after it is taken, and no renewal comes before the 29.5 s heartbeat: the
+    # lease lapses locally however slowly the machine runs, and is still held in the database.
+    app.config.update(SEND_LEASE_SECONDS=30, SEND_HEARTBEAT_SECONDS=29.5)
     integ = world.a.integration
     cred = credentials.create_credential(integ.enterprise_id, "sftp login", "password", sftp_server.password)
     integ.delivery_method, integ.delivery, integ.credential_id = "sftp", sftp_server.settings(), cred.id

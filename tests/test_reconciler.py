@@ -90,7 +90,7 @@ def test_workers_sigkilled_at_each_stage_then_reconciler_and_a_fresh_worker(
     integrations = [world.a.integration, factories.integration(campaign), factories.integration(campaign)]
     factories.leads(campaign, 60)  # a file of several KB: the upload is cut mid-way
     ids = [o.batch_id for o in sending.batch_now([i.id for i in integrations], world.a.users["manager"])]
-    short_lease = {"SEND_LEASE_SECONDS": "2", "SEND_HEARTBEAT_SECONDS": "0.5"}
+    short_lease = {"SEND_LEASE_SECONDS": "5", "SEND_HEARTBEAT_SECONDS": "1"}
     env = worker_env(session_dir, database_url, redis_url, HOOK_DIR=str(tmp_path), **short_lease)
 
     for stage, batch_id in zip(("build", "deliver", "upload"), ids, strict=True):
@@ -109,7 +109,7 @@ def test_workers_sigkilled_at_each_stage_then_reconciler_and_a_fresh_worker(
     # A dead job's lease expires unrenewed; only then may another job take the batch.
     early = ticks.reconcile_stuck()
     assert ids[2] not in early  # killed a moment ago: its lease is still live
-    time.sleep(2.2)
+    time.sleep(5.2)
     assert sorted(early + ticks.reconcile_stuck()) == sorted(ids)
     fresh = run_worker(env)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
