@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from flask import current_app
@@ -125,3 +126,29 @@ def run_hooked_worker(env: dict[str, str], *args: str, timeout: float = 60) -> s
         text=True,
         timeout=timeout,
     )
+
+
+def run_concurrently(app, workers: list) -> list[BaseException]:
+    """Start every callable in its own thread with its own app context (own DB session)."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(workers))
+
+    def wrap(fn):
+        def run():
+            with app.app_context():
+                try:
+                    barrier.wait()
+                    fn()
+                except BaseException as exc:  # reported by the test
+                    errors.append(exc)
+                finally:
+                    db.session.remove()
+
+        return run
+
+    threads = [threading.Thread(target=wrap(fn)) for fn in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return errors

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -13,33 +12,16 @@ from app.models import BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatc
 from app.services import sending
 from app.services.actors import SYSTEM
 from app.services.intake import ingest_leads
-from tests.engine_support import counter, csv_rows, delivered_files, drain, local_dir, pending_count, stored_bytes
-
-
-def _run_concurrently(app, workers: list) -> list[BaseException]:
-    """Start every callable in its own thread with its own app context (own DB session)."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(workers))
-
-    def wrap(fn):
-        def run():
-            with app.app_context():
-                try:
-                    barrier.wait()
-                    fn()
-                except BaseException as exc:  # reported by the test
-                    errors.append(exc)
-                finally:
-                    db.session.remove()
-
-        return run
-
-    threads = [threading.Thread(target=wrap(fn)) for fn in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return errors
+from tests.engine_support import (
+    counter,
+    csv_rows,
+    delivered_files,
+    drain,
+    local_dir,
+    pending_count,
+    run_concurrently,
+    stored_bytes,
+)
 
 
 def _check_exactly_once(integration_id: int, expected_leads: int) -> None:
@@ -84,7 +66,7 @@ def _scenario(app, world, *, senders: int, rounds: int, chunks: int, max_per_fil
         return run
 
     kinds = ["batch_now", "schedule"] * (senders // 2)
-    errors = _run_concurrently(app, [ingest] + [sender(k, n) for n, k in enumerate(kinds)])
+    errors = run_concurrently(app, [ingest] + [sender(k, n) for n, k in enumerate(kinds)])
     assert errors == []
 
     total = chunks * 25
@@ -136,7 +118,7 @@ def test_concurrent_batch_now_on_one_integration_starts_one_send(app, world):
     def press():
         outcomes.extend(sending.batch_now([integration_id], db.session.get(User, manager_id)))
 
-    assert _run_concurrently(app, [press] * 6) == []
+    assert run_concurrently(app, [press] * 6) == []
     queued = [o for o in outcomes if o.status == "queued"]
     assert len(queued) == 1 and queued[0].lead_count == 30
     assert {o.batch_id for o in outcomes} == {queued[0].batch_id}

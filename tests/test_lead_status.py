@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 
@@ -14,7 +12,7 @@ from app.services.actors import SYSTEM
 from app.services.intake import ingest_leads
 from app.services.lead_status import change_statuses
 from tests import factories
-from tests.engine_support import counter, csv_rows, drain, pending_count, stored_bytes
+from tests.engine_support import counter, csv_rows, drain, pending_count, run_concurrently, stored_bytes
 
 
 def bearer(token: str) -> dict:
@@ -220,22 +218,7 @@ def test_the_openapi_document_describes_the_patch(client):
 
 def _race(app, campaign_id: int, integration_id: int) -> list[BaseException]:
     """Intake, claims and invalidations on their own threads and sessions, started together."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(3)
     everyone = {f"ext-{i}": "rejected" for i in range(200)}
-
-    def run(fn):
-        def body():
-            with app.app_context():
-                try:
-                    barrier.wait()
-                    fn()
-                except BaseException as exc:  # reported by the test
-                    errors.append(exc)
-                finally:
-                    db.session.remove()
-
-        return body
 
     def intake():
         campaign = db.session.get(Campaign, campaign_id)
@@ -253,12 +236,7 @@ def _race(app, campaign_id: int, integration_id: int) -> list[BaseException]:
             change_statuses(campaign, everyone)
             db.session.commit()
 
-    threads = [threading.Thread(target=run(fn)) for fn in (intake, claimer, invalidator)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return errors
+    return run_concurrently(app, [intake, claimer, invalidator])
 
 
 @pytest.mark.postgres
