@@ -70,6 +70,7 @@ def test_make_run_serves_on_port_and_prints_that_url(tmp_path):
     assert _status(f"http://127.0.0.1:{port}/login") == 0
 
 
-def test_the_procfile_web_line_takes_the_port_from_port():
+def test_the_procfile_web_line_is_gunicorn_on_port():
+    """The web is served as production serves it (gunicorn), on loopback at PORT."""
     web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    assert "--port ${PORT:-5000}" in web
+    assert "gunicorn" in web and "--bind 127.0.0.1:${PORT:-5000}" in web and "flask" not in web
