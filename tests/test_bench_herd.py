@@ -1,0 +1,55 @@
+"""The herd benchmark's setup and exactly-once check (bench/herd_data.py) on a small herd,
+so the harness cannot rot silently. No timings here: the benchmark itself is
+`python -m bench.herd` (README, Performance)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+from app.extensions import db
+from bench import herd_data
+from jobs.worker import run_burst
+
+COUNT, LEADS = 5, 3
+
+
+def test_a_small_herd_is_delivered_once_and_the_check_catches_lost_and_doubled_files(app, runner, tmp_path):
+    app.config["LOCAL_DELIVERY_ROOT"] = str(tmp_path / "outbox")
+    enterprise_id = herd_data.populate(COUNT, LEADS)
+    outbox = tmp_path / "outbox" / str(enterprise_id)
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    with db.engine.connect() as conn:
+        assert herd_data.arm(conn, slot) == COUNT
+        pairs = herd_data.integration_ids(conn)
+        assert herd_data.progress(conn)["delivered"] == 0
+        assert herd_data.verify(conn, outbox, COUNT, LEADS)  # nothing delivered yet: problems
+
+    # What `rq cron` does at the slot, then the workers (in this process).
+    assert runner.invoke(args=["ops", "tick"]).exit_code == 0
+    run_burst(app)
+
+    with db.engine.connect() as conn:
+        seen = herd_data.progress(conn)
+        assert (seen["delivered"], seen["failed"]) == (COUNT, 0)
+        assert seen["first_sent"] >= slot
+        assert herd_data.verify(conn, outbox, COUNT, LEADS) == []
+
+        baseline = tmp_path / "copy"
+        herd_data.copy_loop(str(db.engine.url.render_as_string(hide_password=False)), pairs, baseline)
+        copies = sorted(baseline.iterdir())
+        assert len(copies) == COUNT
+        assert all(len(p.read_text().splitlines()) == LEADS + 1 for p in copies)
+
+        files = sorted(p for p in outbox.rglob("*") if p.is_file())
+        shutil.copy(files[0], files[1].parent / "stray.csv")
+        problems = herd_data.verify(conn, outbox, COUNT, LEADS)
+        assert f"{COUNT + 1} files on disk, expected {COUNT}" in problems
+        assert any("leads of another integration" in p for p in problems)
+        assert f"{LEADS} leads in more than one file (e.g. h0-0)" in problems
+
+        (files[1].parent / "stray.csv").unlink()
+        files[2].unlink()
+        problems = herd_data.verify(conn, outbox, COUNT, LEADS)
+        assert f"{COUNT - 1} files on disk, expected {COUNT}" in problems
+        assert any(p.startswith(f"{LEADS} leads in no file") for p in problems)
