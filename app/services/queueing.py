@@ -91,22 +91,63 @@ def enqueue_process(batch_id: int, reason: str = "claim") -> Job | None:
     )
 
 
-def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
-    """Queue the scheduled send of one integration for one local time slot (once per slot)."""
-    return _enqueue_unique(
-        get_queue(SEND_QUEUE),
+def scheduled_job_id(integration_id: int, slot_key: str) -> str:
+    return f"send-{integration_id}-{slot_key}"
+
+
+def _scheduled_send_data(integration_id: int, slot_key: str):
+    return Queue.prepare_data(
         SCHEDULED_SEND_JOB,
-        f"send-{integration_id}-{slot_key}",
-        integration_id,
-        slot_key,
-        job_timeout=300,
+        (integration_id, slot_key),
+        job_id=scheduled_job_id(integration_id, slot_key),
+        # The job claims, builds, stores and delivers the slot's file.
+        timeout=int(current_app.config["SEND_JOB_TIMEOUT"]),
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
-        # The claim is one transaction: if it raised (database away), nothing was claimed
-        # and running it again is safe.
+        # It raises only while nothing is claimed (the claim is one transaction: database
+        # away), so running it again is safe; after the claim the file is the lease's and
+        # the reconciler's, never the job's retry.
         retry=Retry(max=3, interval=[10, 60, 300]),
         description=f"scheduled send of integration {integration_id} at {slot_key}",
     )
+
+
+def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
+    """Queue the scheduled send of one integration for one local time slot (once per slot)."""
+    data = _scheduled_send_data(integration_id, slot_key)
+    return _enqueue_unique(
+        get_queue(SEND_QUEUE),
+        SCHEDULED_SEND_JOB,
+        data.job_id,
+        *data.args,
+        job_timeout=data.timeout,
+        result_ttl=data.result_ttl,
+        failure_ttl=data.failure_ttl,
+        retry=data.retry,
+        description=data.description,
+    )
+
+
+def enqueue_scheduled_sends(slots: list[tuple[int, str]]) -> list[bool]:
+    """Queue many scheduled sends in two Redis round trips; True for each one queued now.
+
+    A slot whose job id already exists is not queued twice (the job id guard of
+    enqueue_scheduled_send, checked in one pipeline). The jobs go in with one
+    MULTI/EXEC: all of them or, if Redis fails, none.
+    """
+    queue = get_queue(SEND_QUEUE)
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for integration_id, slot_key in slots:
+            pipe.exists(Job.key_for(scheduled_job_id(integration_id, slot_key)))
+        existing = pipe.execute()
+    fresh = [slot for slot, found in zip(slots, existing, strict=True) if not found]
+    if fresh:
+        queue.enqueue_many([_scheduled_send_data(*slot) for slot in fresh])
+    for slot in slots:
+        if slot not in fresh:
+            log.info("job %s already exists; not enqueued twice", scheduled_job_id(*slot))
+    fresh_set = set(fresh)
+    return [slot in fresh_set for slot in slots]
 
 
 def enqueue_alert(event_id: int) -> Job | None:

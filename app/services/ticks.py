@@ -11,10 +11,11 @@ Time comes in as `now` so tests drive the clock.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, column, or_, select, values
 
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, SentBatch
@@ -23,7 +24,10 @@ from app.services import campaign_end, integration_health, queueing, scheduling
 
 log = logging.getLogger(__name__)
 
+# Due integrations are read and taken this many at a time (one keyset page, one set-based
+# UPDATE, Redis pipelines of ENQUEUE_CHUNK); the tick goes on until no due row is left.
 DUE_PER_TICK = 1000
+ENQUEUE_CHUNK = 500
 
 
 def run_tick(now: datetime | None = None) -> dict:
@@ -38,56 +42,119 @@ def run_tick(now: datetime | None = None) -> dict:
 
 
 def enqueue_due_sends(now: datetime) -> list[str]:
-    """Enqueue the send of every enabled integration whose next run is due; advance next runs."""
-    return [key for row in due_slots(now) if (key := take_slot(row, now)) is not None]
+    """Enqueue the send of every enabled integration whose next run is due; advance next runs.
+
+    Every due integration is taken in this tick, a page of DUE_PER_TICK at a time in id
+    order (a keyset, so a slot given back or an unusable schedule is not read twice).
+    """
+    _initialise_next_runs(now)
+    keys: list[str] = []
+    after = 0
+    while True:
+        rows = _due_page(now, after)
+        keys += take_slots(rows, now)
+        if len(rows) < DUE_PER_TICK:
+            return keys
+        after = rows[-1].id
 
 
 def due_slots(now: datetime) -> list[Row]:
-    """The integrations whose next run is due, as read now (each is then taken by take_slot)."""
+    """The integrations whose next run is due, as read now (the first page; each is then taken by take_slot)."""
     _initialise_next_runs(now)
+    return _due_page(now, 0)
+
+
+def _due_page(now: datetime, after: int) -> list[Row]:
     table = BatchCsvIntegration.__table__
     due = db.session.execute(
         select(table.c.id, table.c.schedule_cron, table.c.timezone, table.c.next_run_at)
         # A paused integration (app.services.integration_health) is skipped until resumed.
-        .where(table.c.enabled, table.c.paused_at.is_(None), table.c.next_run_at <= now)
-        .order_by(table.c.next_run_at, table.c.id)
+        .where(table.c.enabled, table.c.paused_at.is_(None), table.c.next_run_at <= now, table.c.id > after)
+        .order_by(table.c.id)
         .limit(DUE_PER_TICK)
     ).all()
-    db.session.rollback()  # end the read; each integration is then its own transaction
+    db.session.rollback()  # end the read; the page is then taken in one transaction
     return list(due)
 
 
 def take_slot(row: Row, now: datetime) -> str | None:
     """Advance the integration past the slot `row` read and enqueue its send; None if another tick won it."""
-    try:
-        # A scheduler that was down sends once now, then waits for the next future slot.
-        following = scheduling.next_run(row.schedule_cron, row.timezone, max(row.next_run_at, now))
-        key = scheduling.slot_key(row.next_run_at, row.timezone)
-    except Exception:
-        log.exception("integration %s has an unusable schedule; not sent", row.id)
-        return None
-    table = BatchCsvIntegration.__table__
-    won = db.session.execute(
-        table.update().where(table.c.id == row.id, table.c.next_run_at == row.next_run_at).values(next_run_at=following)
-    ).rowcount
+    taken = take_slots([row], now)
+    return taken[0] if taken else None
+
+
+@dataclass(frozen=True)
+class _Slot:
+    id: int
+    read: datetime  # next_run_at as the tick read it: the slot
+    following: datetime
+    key: str
+
+
+def take_slots(rows: list[Row], now: datetime) -> list[str]:
+    """Advance each integration past the slot its row read, then enqueue the sends this tick won.
+
+    One set-based UPDATE (PostgreSQL: UPDATE ... FROM (VALUES ...) RETURNING) moves every
+    next_run_at that still equals the value read, so of two ticks reading one slot only one
+    wins it; the winners' jobs go to Redis in pipelines. A chunk Redis refused gives its
+    slots back, so the next tick sends them: a slot is never lost.
+    """
+    slots = []
+    for row in rows:
+        try:
+            # A scheduler that was down sends once now, then waits for the next future slot.
+            following = scheduling.next_run(row.schedule_cron, row.timezone, max(row.next_run_at, now))
+            key = scheduling.slot_key(row.next_run_at, row.timezone)
+        except Exception:
+            log.exception("integration %s has an unusable schedule; not sent", row.id)
+            continue
+        slots.append(_Slot(row.id, row.next_run_at, following, key))
+    if not slots:
+        return []
+    won = _move_next_runs([(s.id, s.read, s.following) for s in slots])
     db.session.commit()
-    if not won:
-        log.info("integration %s slot %s: taken by another tick", row.id, key)
-        return None
-    try:
-        job = queueing.enqueue_scheduled_send(row.id, key)
-    except Exception:
-        # Give the slot back so the next tick sends it (Redis away): a slot is never lost.
-        db.session.execute(
-            table.update()
-            .where(table.c.id == row.id, table.c.next_run_at == following)
-            .values(next_run_at=row.next_run_at)
-        )
-        db.session.commit()
-        log.exception("integration %s slot %s: could not enqueue; the next tick tries again", row.id, key)
-        return None
-    log.info("integration %s slot %s: enqueued=%s", row.id, key, job is not None)
-    return f"{row.id}:{key}" if job is not None else None
+    for slot in slots:
+        if slot.id not in won:
+            log.info("integration %s slot %s: taken by another tick", slot.id, slot.key)
+    winners = [s for s in slots if s.id in won]
+    taken: list[str] = []
+    for start in range(0, len(winners), ENQUEUE_CHUNK):
+        chunk = winners[start : start + ENQUEUE_CHUNK]
+        try:
+            enqueued = queueing.enqueue_scheduled_sends([(s.id, s.key) for s in chunk])
+        except Exception:
+            # Give the slots back so the next tick sends them (Redis away): a slot is never lost.
+            back = winners[start:]
+            _move_next_runs([(s.id, s.following, s.read) for s in back])
+            db.session.commit()
+            log.exception("%s scheduled sends could not be enqueued; the next tick tries again", len(back))
+            return taken
+        taken += [f"{s.id}:{s.key}" for s, fresh in zip(chunk, enqueued, strict=True) if fresh]
+    log.info("tick: %s slots taken, %s sends enqueued", len(winners), len(taken))
+    return taken
+
+
+def _move_next_runs(moves: list[tuple[int, datetime, datetime]]) -> set[int]:
+    """Set next_run_at to `new` where it still equals `old`, for each (id, old, new); returns the ids moved."""
+    table = BatchCsvIntegration.__table__
+    if db.session.get_bind().dialect.name != "postgresql":
+        # SQLite writers take turns on one database lock, so a statement per row inside this
+        # one transaction is as atomic; its rowcount says who won.
+        moved = set()
+        for integration_id, old, new in moves:
+            stmt = table.update().where(table.c.id == integration_id, table.c.next_run_at == old)
+            if db.session.execute(stmt.values(next_run_at=new)).rowcount:
+                moved.add(integration_id)
+        return moved
+    kind = table.c.next_run_at.type
+    given = values(column("id", table.c.id.type), column("old", kind), column("new", kind), name="given").data(moves)
+    stmt = (
+        table.update()
+        .where(table.c.id == given.c.id, table.c.next_run_at == given.c.old)
+        .values(next_run_at=given.c.new)
+        .returning(table.c.id)
+    )
+    return set(db.session.scalars(stmt))
 
 
 def _initialise_next_runs(now: datetime) -> None:
