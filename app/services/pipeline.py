@@ -26,13 +26,12 @@ from app.errors import DeliveryError, DomainError
 from app.extensions import db
 from app.models import BatchCsvIntegration, BatchStatus, SentBatch
 from app.models.types import utcnow
-from app.services import alerts, integration_health
+from app.services import alerts, copy_csv, integration_health
 from app.services import lease as leases
 from app.services.credentials import protection_secret_for, secret_for
 from app.services.files import FileSettings, inner_file_name, render_file_name
-from app.services.lead_records import iter_batch_records
 from app.services.lease import Lease, LeaseLost
-from app.services.storage import StoredFileUnreadable, build_and_store, get_store
+from app.services.storage import StoredFileUnreadable, get_store
 from app.services.transports import DeliverySource, get_transport
 
 log = logging.getLogger(__name__)
@@ -171,14 +170,14 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> None:
     store = get_store()
     key = store.key_for(batch.enterprise_id, batch.id, file_name)
     store.discard_temp_files(key)  # left by a killed attempt; we hold the lease, so nobody writes there
-    stored, rows = build_and_store(
-        lease.guard(iter_batch_records(batch.id)),
-        batch.field_mapping,
+    stored, rows = copy_csv.build_and_store_batch(
+        batch,
         settings,
         store,
         key,
         member_name=inner_file_name(file_name),
         protection_secret=protection_secret,
+        guard=lease.guard,
     )
     if rows != batch.lead_count:
         raise DeliveryError(f"the file has {rows} rows but the batch holds {batch.lead_count} leads", transient=False)

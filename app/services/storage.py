@@ -14,7 +14,7 @@ import io
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -289,13 +289,26 @@ def build_and_store(
     def plain(sink: BinaryIO) -> int:
         return write_file(records, mapping, settings, sink, member_name=member)
 
+    return store_plain(plain, settings, store, key, member_name=member, protection_secret=protection_secret)
+
+
+def store_plain(
+    plain: Callable[[BinaryIO], int],
+    settings: FileSettings,
+    store: FileStore,
+    key: str,
+    *,
+    member_name: str,
+    protection_secret: Any = None,
+) -> tuple[StoredFile, int]:
+    """Store what `plain(sink) -> rows` writes, protected as the settings say; what was stored and the rows."""
     with store.write(key) as writer:
         rows = write_protected(
             settings.protection,
             protection_secret,
             plain,
             writer,  # type: ignore[arg-type]
-            member_name=member,
+            member_name=member_name,
             armor=settings.pgp_armor,
         )
     assert writer.stored is not None

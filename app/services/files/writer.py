@@ -17,8 +17,8 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import BinaryIO
 
@@ -55,6 +55,15 @@ def write_file(
     A bad mapping raises ValidationError before a byte is written.
     """
     mapping = validate_mapping(list(mapping))
+    with compressed(out, settings, member_name) as target:
+        if settings.format == "xlsx":
+            return _write_xlsx(records, mapping, target)
+        return _write_delimited(records, mapping, settings, target)
+
+
+@contextmanager
+def compressed(out: BinaryIO, settings: FileSettings, member_name: str | None = None) -> Iterator[BinaryIO]:
+    """The sink a plain file is written to: `out` itself, or a gzip stream or zip member into it."""
     with ExitStack() as stack:
         target: BinaryIO = out
         if settings.compression == "gzip":
@@ -67,9 +76,7 @@ def write_file(
             info.external_attr = 0o644 << 16
             # zip64 always: the size is unknown while streaming and may pass 2 GiB.
             target = stack.enter_context(archive.open(info, "w", force_zip64=True))
-        if settings.format == "xlsx":
-            return _write_xlsx(records, mapping, target)
-        return _write_delimited(records, mapping, settings, target)
+        yield target
 
 
 class ForwardOnly:
