@@ -240,3 +240,24 @@ def test_the_pipeline_delivers_the_copy_built_file(world):
     with get_store().open(done.storage_key) as f:
         assert f.read() == python
     assert done.row_count == len(AWKWARD)
+
+
+def test_a_build_stopped_mid_copy_stores_nothing_and_leaves_the_session_usable(world, tmp_path):
+    batch = _claim(world, _payload())
+
+    class Stopped(Exception):
+        pass
+
+    def lapsed(chunks):
+        # What a lease's guard does once the lease is no longer safe: stop before the next chunk.
+        for _chunk in chunks:
+            raise Stopped
+
+    store = FileStore(f"file://{tmp_path}", auto_mkdir=True)
+    key = store.key_for(batch.enterprise_id, batch.id, "f.csv")
+    with pytest.raises(Stopped):
+        copy_csv.build_and_store_batch(batch, FileSettings(), store, key, member_name="f.csv", guard=lapsed)
+    assert not store.exists(key) and list(tmp_path.rglob("*.tmp-*")) == []
+    # The COPY was ended and its savepoint rolled back: the same transaction goes on.
+    assert db.session.execute(text("SELECT count(*) FROM queue_entries")).scalar() == len(AWKWARD)
+    assert _copy(batch, FileSettings()) == _python(batch, FileSettings())
