@@ -152,7 +152,7 @@ class IntegrationsView(TenantModelView):
             integration=integration,
             timezones=iform.TIMEZONES,
             credential_kinds={c.id: c.kind for c in self._credentials()},
-            runs=_runs(form.schedule_cron.data, form.timezone.data),
+            runs=_runs(iform.schedule_settings(form)),
             cancel_url=self._return_url(),
             field_methods=iform.field_methods(),
             preview_max_leads=dry_run.lead_cap(integration) if integration is not None else None,
@@ -161,8 +161,13 @@ class IntegrationsView(TenantModelView):
     # Helpers the form calls -------------------------------------------------
     @expose("/schedule-preview")
     def schedule_preview_view(self):
-        """The schedule in words and its next five runs (JSON for the form)."""
-        return jsonify(_runs(request.args.get("cron", ""), request.args.get("timezone", "")))
+        """The schedule in words and its next five runs (JSON for the form).
+
+        Query: the form's field names (`schedule_kind`, `schedule_at`, ...); `cron` and
+        `timezone` alone still mean a cron schedule.
+        """
+        args = {iform.SCHEDULE_FIELDS.get(key, key): value for key, value in request.args.items()}
+        return jsonify(_runs(iform.schedule_settings(args)))
 
     @expose("/test-connection", methods=("POST",))
     def test_connection_view(self):
@@ -184,18 +189,19 @@ class IntegrationsView(TenantModelView):
         return jsonify(ok=bool(result.ok), message=str(result.message))
 
 
-def _runs(cron: str | None, timezone: str | None) -> dict[str, Any]:
+def _runs(settings: dict[str, Any]) -> dict[str, Any]:
     try:
-        scheduling.validate(cron or "", timezone or "")
+        expression = scheduling.validate_settings(settings)
     except ValidationError as exc:
         return {"ok": False, "errors": exc.details}
-    runs = scheduling.next_runs(cron, timezone, utcnow(), 5)
+    timezone = settings["timezone"]
+    runs = scheduling.next_runs(expression, timezone, utcnow(), 5)
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(timezone)
     return {
         "ok": True,
-        "description": scheduling.describe(cron, timezone),
+        "description": scheduling.describe(expression, timezone),
         "runs": [
             {"utc": r.isoformat(), "local": r.astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z"), "in": fmt.relative(r)}
             for r in runs

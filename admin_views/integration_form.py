@@ -7,6 +7,7 @@ ValidationError details (keyed by API field path) are put back on the form field
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -17,7 +18,7 @@ from wtforms.validators import NumberRange, Optional, StopValidation
 from admin_views.base import choices
 from app.file_options import COMPRESSIONS, DEFAULT_NAME_TEMPLATE, LINE_ENDINGS, PROTECTIONS, QUOTING
 from app.models.integrations import DELIVERY_METHODS
-from app.services import strict_json
+from app.services import scheduling, strict_json
 from app.services.integration_rules import FILE_COLUMNS
 
 METHOD_LABELS = {"sftp": "SFTP", "email": "Email", "ftp": "FTP / FTPS", "s3": "S3 bucket", "local": "Local folder"}
@@ -36,6 +37,25 @@ WINDOW_LABELS = {
     "month": "This calendar month",
     "week": "This week (from Monday)",
     "day": "Today",
+}
+SCHEDULE_KIND_LABELS = {
+    "cron": "Cron expression",
+    "lastBusinessDay": "Last business day of the month (Monday to Friday)",
+    "every": "Every N days or weeks",
+}
+UNIT_LABELS = {"days": "days", "weeks": "weeks"}
+# Schedule form field per API setting (the kind's settings and the shared ones).
+SCHEDULE_FIELDS = {
+    "kind": "schedule_kind",
+    "cron": "schedule_cron",
+    "interval": "schedule_interval",
+    "unit": "schedule_unit",
+    "at": "schedule_at",
+    "startDate": "schedule_start",
+    "timezone": "timezone",
+    "capLeads": "cap_leads",
+    "capPeriod": "cap_period",
+    "deliverAfterCampaignEnd": "deliver_after_end",
 }
 FORMAT_LABELS = {"csv": "CSV (comma)", "tsv": "TSV (tab)", "psv": "PSV (pipe)", "xlsx": "Excel (xlsx)"}
 # Form field per delivery setting, by method; keys are the API's names.
@@ -88,7 +108,14 @@ class IntegrationForm(BaseForm):
         description="Scheduled sends stop after this many failed files in a row (0: never).",
     )
 
+    schedule_kind = SelectField("Schedule", choices=choices(SCHEDULE_KIND_LABELS.items()), default="cron")
     schedule_cron = StringField("Cron", default="0 6 * * *", description="Five fields: minute hour day month weekday.")
+    schedule_interval = StringField("Every", default="1", description="A whole number from 1 to 365.")
+    schedule_unit = SelectField("Unit", choices=choices(UNIT_LABELS.items()), default="weeks")
+    schedule_at = StringField("At", default="06:00", description="Local time, 24-hour HH:MM.")
+    schedule_start = StringField(
+        "Starting on", description="The first run's day (YYYY-MM-DD); weekly runs keep its weekday."
+    )
     timezone = StringField("Time zone", default="UTC", description="IANA name, e.g. Europe/London.")
     cap_leads = IntegerField(
         "Delivery cap (leads)",
@@ -214,8 +241,7 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
         "enabled": bool(form.enabled.data),
         "pauseAfterFailures": 5 if form.pause_after_failures.data is None else form.pause_after_failures.data,
         "schedule": {
-            "cron": _clean(form.schedule_cron.data),
-            "timezone": _clean(form.timezone.data),
+            **schedule_settings(form),
             # An empty cap field clears the cap; the service refuses a number without a period.
             "capLeads": form.cap_leads.data,
             "capPeriod": form.cap_period.data or None,
@@ -227,6 +253,22 @@ def to_payload(form: IntegrationForm) -> dict[str, Any]:
     }
 
 
+def schedule_settings(form: Any) -> dict[str, Any]:
+    """The chosen kind, its settings (those of other kinds are left out) and the time zone.
+
+    `form` is the form or the preview's query string (a mapping of the same field names).
+    """
+    get = (lambda name: form[name].data) if isinstance(form, IntegrationForm) else form.get
+    kind = get("schedule_kind") or "cron"
+    settings: dict[str, Any] = {"kind": kind, "timezone": _clean(get("timezone"))}
+    for key in scheduling.kind_settings(kind):
+        settings[key] = _clean(get(SCHEDULE_FIELDS[key]))
+    if isinstance(settings.get("interval"), str) and re.fullmatch("[0-9]{1,6}", settings["interval"]):
+        # Anything else goes as typed, and the service says what it needs.
+        settings["interval"] = int(settings["interval"])
+    return settings
+
+
 def from_integration(integration: Any) -> dict[str, Any]:
     """Form data for editing an existing integration."""
     data: dict[str, Any] = {
@@ -234,7 +276,6 @@ def from_integration(integration: Any) -> dict[str, Any]:
         "label": integration.label,
         "enabled": integration.enabled,
         "pause_after_failures": integration.pause_after_failures,
-        "schedule_cron": integration.schedule_cron,
         "timezone": integration.timezone,
         "cap_leads": integration.cap_leads,
         "cap_period": integration.cap_period or "",
@@ -243,6 +284,8 @@ def from_integration(integration: Any) -> dict[str, Any]:
         "delivery_method": integration.delivery_method,
         "credential_id": integration.credential_id or 0,
     }
+    for key, value in scheduling.settings_of(integration.schedule_cron).items():
+        data[SCHEDULE_FIELDS[key]] = value
     for name in FILE_FIELDS.values():
         data[name] = getattr(integration, name)
     data["protection_credential_id"] = integration.protection_credential_id or 0
@@ -263,9 +306,7 @@ def field_for(path: str) -> str | None:
     if head in TOP_FIELDS:
         return TOP_FIELDS[head]
     if head == "schedule":
-        names = {"cron": "schedule_cron", "timezone": "timezone", "capLeads": "cap_leads", "capPeriod": "cap_period"}
-        names["deliverAfterCampaignEnd"] = "deliver_after_end"
-        return names.get(rest.split(".")[0])
+        return SCHEDULE_FIELDS.get(rest.split(".")[0])
     if head == "file":
         return FILE_FIELDS.get(rest.split(".")[0])
     if head == "fields":

@@ -7,9 +7,10 @@ acceptance) and schema-invalid ones refused (negative data rejection); a missing
 token refused.
 
 What a JSON Schema cannot state is a fact about the database or a parser: an id must
-name one of the caller's objects, a cron expression must be one croniter reads, a host
-key must parse, a destination must pass the egress policy (DELIVERY_ALLOWED_NETWORKS),
-a lead search takes exactly one of its three finders. The document says each in words;
+name one of the caller's objects, a cron expression must be one croniter reads, a start
+date must fall in the range the document gives, a host key must parse, a destination must
+pass the egress policy (DELIVERY_ALLOWED_NETWORKS), a lead search takes exactly one of its
+three finders. The document says each in words;
 for schema-valid (positive) cases the test puts such values in (`_domain_facts`), so
 that a 422 on the rest means the document promised more than the server takes.
 Negative cases are sent as generated.
@@ -169,7 +170,11 @@ def _integration_facts(body: dict, facts: dict, *, patch: bool) -> None:
         body["campaignId"] = world.a.campaign.id
     if isinstance(body.get("schedule"), dict):
         schedule = body["schedule"]
-        schedule["cron"] = "0 6 * * 1-5"
+        if schedule.get("kind", "cron") == "cron":
+            schedule["cron"] = "0 6 * * 1-5"
+        if schedule.get("kind") == "every":
+            # The start date's range (2000-01-01 to 2100-12-31) is stated in words.
+            schedule["startDate"] = "2026-01-05"
         # A cap is both numbers or neither (the service says "give both capLeads and capPeriod").
         if schedule.get("capLeads") is not None or schedule.get("capPeriod") is not None:
             schedule["capLeads"] = schedule.get("capLeads") or 100

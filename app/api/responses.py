@@ -13,14 +13,15 @@ from datetime import UTC, date, datetime
 
 from marshmallow import Schema, fields, validate
 
+from app.api.schedules import SCHEDULES_OUT
 from app.api.schemas import FieldMapSchema
 from app.api.tagged import DELIVERIES, Tagged
 from app.file_options import COMPRESSIONS, FILE_FORMATS, LINE_ENDINGS, PROTECTIONS, QUOTING
 from app.models.batches import BatchStatus, Trigger
 from app.models.integrations import CREDENTIAL_KINDS
+from app.models.types import utcnow
 from app.services import scheduling
 from app.services.cumulative import LEAD_MODES, WINDOWS
-from app.services.delivery_caps import CAP_PERIODS
 
 STATUSES = [s.value for s in BatchStatus]
 TRIGGERS = [t.value for t in Trigger]
@@ -104,7 +105,14 @@ class PendingRow(Schema):
     schedule = fields.String(
         required=True, attribute="schedule_words", metadata={"description": "the schedule in words"}
     )
-    scheduleCron = fields.String(required=True, attribute="schedule_cron")
+    scheduleCron = fields.String(
+        required=True,
+        attribute="schedule_cron",
+        metadata={
+            "description": "the stored schedule: five cron fields, or `@lastbusinessday HH:MM` / "
+            "`@every N days|weeks HH:MM from YYYY-MM-DD` for the other kinds (README: Schedules)"
+        },
+    )
     timezone = fields.String(required=True)
     nextRunAt = Timestamp(required=True, allow_none=True, attribute="next_run_at")
     campaignEndDate = Day(required=True, allow_none=True, attribute="campaign_end_date")
@@ -194,19 +202,18 @@ class CredentialOut(Schema):
 # -- integrations ----------------------------------------------------------------------
 
 
-class ScheduleOut(Schema):
-    cron = fields.String(required=True, attribute="schedule_cron", metadata={"example": "0 6 * * *"})
-    timezone = fields.String(required=True, metadata={"example": "Europe/London"})
-    capLeads = fields.Integer(required=True, allow_none=True, attribute="cap_leads")
-    capPeriod = fields.String(
-        required=True, allow_none=True, attribute="cap_period", validate=validate.OneOf(CAP_PERIODS)
-    )
-    deliverAfterCampaignEnd = fields.Boolean(required=True, attribute="deliver_after_end")
-    description = fields.Function(
-        lambda integration: scheduling.describe(integration.schedule_cron, integration.timezone),
-        required=True,
-        metadata={"type": "string", "description": "the schedule in words"},
-    )
+def schedule_out(integration) -> dict:
+    """The schedule of its kind, the settings every kind shares, its words and next five runs."""
+    expression, timezone = integration.schedule_cron, integration.timezone
+    return {
+        **scheduling.settings_of(expression),
+        "timezone": timezone,
+        "capLeads": integration.cap_leads,
+        "capPeriod": integration.cap_period,
+        "deliverAfterCampaignEnd": integration.deliver_after_end,
+        "description": scheduling.describe(expression, timezone),
+        "nextRuns": [iso_utc(run) for run in scheduling.next_runs(expression, timezone, utcnow(), 5)],
+    }
 
 
 class FileOut(Schema):
@@ -242,7 +249,7 @@ class IntegrationOut(Schema):
     campaignId = fields.Integer(required=True, attribute="campaign_id")
     label = fields.String(required=True)
     enabled = fields.Boolean(required=True)
-    schedule = Embedded(ScheduleOut, required=True)
+    schedule = Settings("kind", SCHEDULES_OUT, schedule_out, required=True)
     file = Embedded(FileOut, required=True)
     delivery = Settings("method", DELIVERIES, delivery_out, required=True)
     nextRunAt = Timestamp(required=True, allow_none=True, attribute="next_run_at")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import copy
 import re
-import zoneinfo
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api.schedules import SCHEDULES, ScheduleSettings
 from app.api.schema_fields import (
     ANY_TEXT,
     NON_BLANK_TEXT,
@@ -32,14 +32,10 @@ from app.services.catalog import (
     INTEGRATION_SORT,
 )
 from app.services.cumulative import LEAD_MODES, WINDOWS
-from app.services.delivery_caps import CAP_PERIODS, MAX_CAP
 from app.services.files.mapping import MAX_FIELDS, MAX_HEADER, METADATA_SOURCES
 from app.services.listing import PENDING_SORT, SENT_SORT
 
 STATUSES = [s.value for s in BatchStatus]
-TIMEZONES = sorted(zoneinfo.available_timezones())
-# Five fields of cron characters; which values croniter takes is stated in words.
-CRON = r"[0-9A-Za-z*,/?#\-]+(?: +[0-9A-Za-z*,/?#\-]+){4}"
 # A lead field name, or one of the metadata sources (the only names with these prefixes).
 _META = "|".join(re.escape(m) for m in METADATA_SOURCES)
 SOURCE = rf"(?!lead\.|campaign\.|advertiser\.){NON_BLANK_TEXT}|{_META}"
@@ -192,31 +188,6 @@ CREDENTIAL_BODY = {
 }
 
 
-class ScheduleSchema(Schema):
-    cron = fields.String(
-        required=True,
-        validate=[Pattern(CRON, "five cron fields"), validate.Length(max=100)],
-        metadata={"example": "0 6 * * *", "description": "five cron fields (minute hour day month weekday)"},
-    )
-    timezone = fields.String(required=True, validate=validate.OneOf(TIMEZONES), metadata={"example": "Europe/London"})
-    capLeads = Int(
-        1,
-        MAX_CAP,
-        allow_none=True,
-        metadata={"description": "delivery cap: at most this many leads per capPeriod (null: no cap)"},
-    )
-    capPeriod = fields.String(
-        allow_none=True,
-        validate=validate.OneOf(CAP_PERIODS),
-        metadata={"description": "the cap's window: a local day, week (from Monday) or month of `timezone`"},
-    )
-    deliverAfterCampaignEnd = Bool(
-        metadata={
-            "description": "after the campaign's final batch: keep the scheduled sends going (true, default) or stop"
-        }
-    )
-
-
 class FileSchema(Schema):
     format = fields.String(validate=validate.OneOf(FILE_FORMATS))
     delimiter = fields.String(validate=Pattern('[^"\\r\\n\\u0000]', "one character, not a quote or line break"))
@@ -291,7 +262,10 @@ class IntegrationBody(Schema):
     pauseAfterFailures = Int(
         0, 1000, metadata={"description": "pause after this many failed files in a row (0: never); default 5"}
     )
-    schedule = fields.Nested(ScheduleSchema)
+    schedule = ScheduleSettings(
+        SCHEDULES,
+        metadata={"description": "kind cron (the default: cron and timezone), lastBusinessDay or every"},
+    )
     file = fields.Nested(FileSchema)
     delivery = Tagged("method", DELIVERIES, required=True)
     # Last: from here on `fields` in this class body names the attribute, not the module.
@@ -299,19 +273,22 @@ class IntegrationBody(Schema):
 
 
 def _optional(schema: type[Schema], name: str) -> type[Schema]:
-    """The same keys, none required; nested objects (schedule, file) too."""
+    """The same keys, none required; nested objects (file) too; a schedule by its PATCH rules."""
     declared = {}
     for key, field in schema._declared_fields.items():
         field = copy.copy(field)
         field.required = False
-        if isinstance(field, fields.Nested) and isinstance(field.nested, type):
+        if isinstance(field, ScheduleSettings):
+            field = field.changes()
+        elif isinstance(field, fields.Nested) and isinstance(field.nested, type):
             field.nested = _optional(field.nested, field.nested.__name__.replace("Schema", "") + "Changes")
         declared[key] = field
     return Schema.from_dict(declared, name=name)
 
 
-# A PATCH gives some keys: given schedule and file keys replace those keys; a delivery is
-# complete for its method (of the same method, the settings it leaves out stay).
+# A PATCH gives some keys: given file keys replace those keys; a delivery is complete for
+# its method (of the same method, the settings it leaves out stay); a schedule as in
+# app/api/schedules.py.
 IntegrationPatchBody = _optional(IntegrationBody, "IntegrationPatchBody")
 
 

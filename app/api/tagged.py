@@ -39,6 +39,9 @@ NO_DOTDOT = rf"(?![{BLANK_IN_LINE}]*\.\.{_END})(?![^\r\n\u0000]*/\.\.{_END}){LIN
 class Tagged(fields.Field):
     """An object loaded by the schema that its `tag` key names."""
 
+    # Documented with a discriminator (the tag is required in every branch).
+    discriminated = True
+
     def __init__(self, tag: str, schemas: dict[str, type[Schema]], **kwargs) -> None:
         super().__init__(**kwargs)
         self.tag = tag
@@ -52,6 +55,10 @@ class Tagged(fields.Field):
         if schema is None:
             raise ValidationError({self.tag: [f"one of {', '.join(self.schemas)}"]})
         return schema().load(value)
+
+    def documented(self) -> list[type[Schema]]:
+        """The document's oneOf branches, in order."""
+        return list(self.schemas.values())
 
 
 class Either(fields.Field):
@@ -76,6 +83,8 @@ def tagged_to_openapi(converter, field, **kwargs) -> dict:
         return {"oneOf": [converter.field2property(field.string), converter.resolve_nested_schema(field.schema)]}
     if not isinstance(field, Tagged):
         return {}
+    if not field.discriminated:
+        return {"oneOf": [converter.resolve_nested_schema(schema) for schema in field.documented()]}
     refs = {tag: converter.resolve_nested_schema(schema) for tag, schema in field.schemas.items()}
     return {
         "oneOf": list(refs.values()),

@@ -158,26 +158,31 @@ def _validate_campaign(enterprise_id, campaign_id, existing, values, errors) -> 
     values["campaign_id"] = campaign_id
 
 
+# Schedule settings every kind takes; the kind's own are in scheduling.kind_settings.
+SCHEDULE_COMMON = ("timezone", "capLeads", "capPeriod", "deliverAfterCampaignEnd")
+
+
 def _validate_schedule(schedule, values, errors) -> None:
     if not isinstance(schedule, dict):
-        errors["schedule"] = ["must be an object with cron and timezone"]
+        errors["schedule"] = ["must be an object with cron and timezone (or a kind and its settings)"]
         return
-    for key in sorted(set(schedule) - {"cron", "timezone", "capLeads", "capPeriod", "deliverAfterCampaignEnd"}):
-        errors[f"schedule.{key}"] = ["unknown field"]
+    kind = schedule.get("kind", "cron")
+    own = scheduling.kind_settings(kind)
+    known = {"kind", *SCHEDULE_COMMON, *(name for k in scheduling.KINDS for name in scheduling.kind_settings(k))}
+    for key in sorted(set(schedule) - {"kind", *SCHEDULE_COMMON, *own}):
+        errors[f"schedule.{key}"] = [f"not a setting of kind {kind}" if key in known and own else "unknown field"]
     _validate_cap(schedule.get("capLeads"), schedule.get("capPeriod"), values, errors)
     after_end = schedule.get("deliverAfterCampaignEnd", True)
     if not isinstance(after_end, bool):
         errors["schedule.deliverAfterCampaignEnd"] = ["must be true or false"]
     else:
         values["deliver_after_end"] = after_end
-    cron, timezone = schedule.get("cron"), schedule.get("timezone")
     try:
-        scheduling.validate(cron, timezone)
+        values["schedule_cron"] = scheduling.validate_settings(schedule)
     except ValidationError as exc:
         _absorb(exc, "schedule", errors)
         return
-    values["schedule_cron"] = " ".join(cron.split())
-    values["timezone"] = timezone
+    values["timezone"] = schedule["timezone"]
 
 
 def _validate_cap(leads: Any, period: Any, values, errors) -> None:

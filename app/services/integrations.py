@@ -1,8 +1,8 @@
 """Batch CSV integrations: create, update (partial), validate, test connection.
 
-The payload is the API shape (camelCase, nested `schedule`, `file`, `fields`,
-`delivery`); the admin's Configure form converts its form data to the same shape, so
-there is one copy of the validation. Errors are collected for every part and raised
+The payload is the API shape (camelCase, nested `schedule` (by kind: cron, lastBusinessDay,
+every), `file`, `fields`, `delivery`); the admin's Configure form converts its form data to
+the same shape, so there is one copy of the validation. Errors are collected for every part and raised
 together as one ValidationError whose details are keyed by field path
 (`schedule.cron`, `file.delimiter`, `fields.2.header`, `delivery.hostKey`, ...).
 """
@@ -18,7 +18,7 @@ from app.models import BatchCsvIntegration, Credential, Role, User
 from app.models.types import utcnow
 from app.services import audit, scheduling
 from app.services.actors import Actor, is_system
-from app.services.integration_rules import FILE_COLUMNS, validate, validate_delivery
+from app.services.integration_rules import FILE_COLUMNS, SCHEDULE_COMMON, validate, validate_delivery
 
 
 def _require_admin(user: Actor | None) -> None:
@@ -86,7 +86,9 @@ def update_integration(integration: BatchCsvIntegration, payload: Any, user: Act
 def _merge(current: dict, patch: dict) -> dict:
     merged = deepcopy(current)
     for key, value in patch.items():
-        if key in ("schedule", "file") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key == "schedule" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_schedule(merged[key], value)
+        elif key == "file" and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         elif key == "delivery" and isinstance(value, dict) and isinstance(merged.get(key), dict):
             # Another method means other settings: start from the given ones only.
@@ -97,6 +99,14 @@ def _merge(current: dict, patch: dict) -> dict:
     return merged
 
 
+def _merge_schedule(current: dict, patch: dict) -> dict:
+    """A change naming a kind or a cron line replaces the kind and its settings; others keep them."""
+    if "kind" in patch or "cron" in patch:
+        # A PATCH of {"cron": ...} has always meant a cron schedule, whatever the kind was.
+        current = {key: value for key, value in current.items() if key in SCHEDULE_COMMON}
+    return {**current, **patch}
+
+
 def settings_payload(integration: BatchCsvIntegration) -> dict:
     """The integration's settings in the payload shape (what a PATCH starts from)."""
     return {
@@ -105,7 +115,7 @@ def settings_payload(integration: BatchCsvIntegration) -> dict:
         "enabled": integration.enabled,
         "pauseAfterFailures": integration.pause_after_failures,
         "schedule": {
-            "cron": integration.schedule_cron,
+            **scheduling.settings_of(integration.schedule_cron),
             "timezone": integration.timezone,
             "capLeads": integration.cap_leads,
             "capPeriod": integration.cap_period,

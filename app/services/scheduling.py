@@ -1,4 +1,10 @@
-"""Schedules: cron + IANA time zone, next runs in UTC, and words for people."""
+"""Schedules: an expression + IANA time zone, next runs in UTC, and words for people.
+
+The expression (the integration's `schedule_cron` column) is a five-field cron line or
+one of the calendar schedules of app.services.schedule_kinds (`@lastbusinessday 06:00`,
+`@every 2 weeks 06:00 from 2026-01-05`). Every function here takes either, so callers
+(the scheduler tick above all) pass the stored value along without knowing its kind.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from cron_descriptor import get_description
 from croniter import croniter
 
 from app.errors import ValidationError
+from app.services import schedule_kinds
+from app.services.schedule_kinds import KIND_SETTINGS, KINDS
 
 
 def validate(cron: str, timezone: str) -> None:
@@ -24,6 +32,43 @@ def validate(cron: str, timezone: str) -> None:
         raise ValidationError("invalid schedule", errors)
 
 
+def validate_settings(settings: dict) -> str:
+    """The stored expression of API schedule settings (kind, its settings, timezone).
+
+    Raises ValidationError keyed by setting name (`kind`, `cron`, `at`, `interval`, `unit`,
+    `startDate`, `timezone`). Settings of other kinds are not looked at.
+    """
+    kind = settings.get("kind", "cron")
+    if kind not in KINDS:
+        raise ValidationError("invalid schedule", {"kind": [f"one of {', '.join(KINDS)}"]})
+    timezone, errors = settings.get("timezone"), {}
+    if kind == "cron":
+        try:
+            validate(settings.get("cron"), timezone)
+        except ValidationError as exc:
+            errors = dict(exc.details)
+    else:
+        found, errors = schedule_kinds.from_settings(kind, settings)
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            errors["timezone"] = ["not a known IANA time zone"]
+    if errors:
+        raise ValidationError("invalid schedule", errors)
+    return " ".join(settings["cron"].split()) if kind == "cron" else found.expression()
+
+
+def settings_of(expression: str) -> dict:
+    """The API settings of a stored expression: {"kind": "cron", "cron": ...} or a calendar kind's."""
+    found = schedule_kinds.parse(expression)
+    return {"kind": "cron", "cron": expression} if found is None else found.settings()
+
+
+def kind_settings(kind: str) -> tuple[str, ...]:
+    """The settings a kind takes besides the time zone (none for an unknown kind)."""
+    return KIND_SETTINGS.get(kind, ())
+
+
 def next_run(cron: str, timezone: str, after: datetime) -> datetime:
     """The first run strictly after `after`, in UTC; DST-safe.
 
@@ -35,6 +80,13 @@ def next_run(cron: str, timezone: str, after: datetime) -> datetime:
     tz = ZoneInfo(timezone)
     after_utc = after.astimezone(UTC)
     wall = after_utc.astimezone(tz).replace(tzinfo=None)
+    calendar_schedule = schedule_kinds.parse(cron)
+    if calendar_schedule is not None:
+        # A slot's instant falls on the slot's own local day, so days before `after`'s are past.
+        for slot in calendar_schedule.slots(wall.date()):
+            instant = slot_instant(slot, tz)
+            if instant > after_utc:
+                return instant
     slots = croniter(cron, wall)
     while True:
         instant = slot_instant(slots.get_next(datetime), tz)
@@ -76,7 +128,8 @@ def next_runs(cron: str, timezone: str, after: datetime, count: int = 5) -> list
 def describe(cron: str, timezone: str | None = None) -> str:
     """The schedule in words, e.g. 'At 06:00 AM, Monday through Friday (Europe/London)'."""
     try:
-        words = get_description(cron)
+        calendar_schedule = schedule_kinds.parse(cron)
+        words = calendar_schedule.words() if calendar_schedule else get_description(cron)
     except Exception:  # cron-descriptor raises several types for odd input
         words = cron
     return f"{words} ({timezone})" if timezone else words

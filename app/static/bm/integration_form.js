@@ -1,5 +1,5 @@
 /* Configure form: field-mapping editor (writes the hidden JSON field), delivery method
-   sections, live schedule preview and Test connection. Plain JS, no build step. */
+   sections, the schedule kind's fields with a live preview, and Test connection. Plain JS, no build step. */
 (function () {
   "use strict";
   var form = document.getElementById("bm-integration-form");
@@ -91,15 +91,25 @@
     return div.innerHTML;
   }
 
-  // Schedule preview ---------------------------------------------------------
+  // Schedule: the chosen kind's fields, its words and next five runs ------------
   var preview = document.getElementById("bm-schedule-preview");
-  var cron = document.getElementById("schedule_cron");
-  var tz = document.getElementById("timezone");
+  var kind = document.getElementById("schedule_kind");
+  var scheduleFields = ["schedule_kind", "schedule_cron", "schedule_interval", "schedule_unit", "schedule_at",
+    "schedule_start", "timezone"];
   var timer = null;
+  function showKind() {
+    document.querySelectorAll("[data-schedule-kinds]").forEach(function (el) {
+      var shown = el.getAttribute("data-schedule-kinds").split(" ").indexOf(kind.value) >= 0;
+      el.classList.toggle("d-none", !shown);
+    });
+  }
   function refreshSchedule() {
-    var url = preview.getAttribute("data-url") + "?cron=" + encodeURIComponent(cron.value) +
-      "&timezone=" + encodeURIComponent(tz.value);
-    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+    var query = scheduleFields.map(function (name) {
+      return name + "=" + encodeURIComponent(document.getElementById(name).value);
+    }).join("&");
+    fetch(preview.getAttribute("data-url") + "?" + query, { credentials: "same-origin" }).then(function (r) {
+      return r.json();
+    }).then(function (data) {
       var words = document.getElementById("bm-schedule-words");
       var list = document.getElementById("bm-schedule-runs");
       if (!data.ok) {
@@ -108,7 +118,7 @@
         list.innerHTML = "";
         var li = document.createElement("li");
         li.className = "text-danger list-unstyled";
-        li.textContent = problems.join("; ") || "Enter a valid cron expression and time zone.";
+        li.textContent = problems.join("; ") || "Enter a valid schedule and time zone.";
         list.appendChild(li);
         return;
       }
@@ -118,9 +128,14 @@
       }).join("");
     });
   }
-  [cron, tz].forEach(function (el) {
-    el.addEventListener("input", function () { window.clearTimeout(timer); timer = window.setTimeout(refreshSchedule, 300); });
+  function refreshSoon() { window.clearTimeout(timer); timer = window.setTimeout(refreshSchedule, 300); }
+  kind.addEventListener("change", showKind);
+  scheduleFields.forEach(function (name) {
+    var el = document.getElementById(name);
+    el.addEventListener("input", refreshSoon);
+    el.addEventListener("change", refreshSoon);
   });
+  showKind();
 
   // Test connection ------------------------------------------------------------
   var test = document.getElementById("bm-test-connection");
