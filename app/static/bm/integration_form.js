@@ -97,6 +97,7 @@
   var scheduleFields = ["schedule_kind", "schedule_cron", "schedule_interval", "schedule_unit", "schedule_at",
     "schedule_start", "timezone"];
   var timer = null;
+  var previewSeq = 0;
   function showKind() {
     document.querySelectorAll("[data-schedule-kinds]").forEach(function (el) {
       var shown = el.getAttribute("data-schedule-kinds").split(" ").indexOf(kind.value) >= 0;
@@ -107,9 +108,11 @@
     var query = scheduleFields.map(function (name) {
       return name + "=" + encodeURIComponent(document.getElementById(name).value);
     }).join("&");
+    var asked = ++previewSeq;
     fetch(preview.getAttribute("data-url") + "?" + query, { credentials: "same-origin" }).then(function (r) {
       return r.json();
     }).then(function (data) {
+      if (asked !== previewSeq) { return; }  // a later edit's answer is on its way
       var words = document.getElementById("bm-schedule-words");
       var list = document.getElementById("bm-schedule-runs");
       if (!data.ok) {
