@@ -103,7 +103,10 @@ def ensure_template(backend: str, count: int, leads: int, *, rebuild: bool = Fal
     app = common.make_app(url)
     with app.app_context():
         upgrade()
-        herd_data.populate(count, leads)
+        if backend == "postgresql":
+            herd_data.populate_fast(count, leads)
+        else:
+            herd_data.populate(count, leads)
         from app.extensions import db
 
         db.engine.dispose()
