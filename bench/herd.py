@@ -255,6 +255,8 @@ def run_one(
         finally:
             for proc in procs:
                 services._stop(proc)
+            # Leave no job behind for whoever uses this Redis db next (a test run, say).
+            Redis.from_url(redis_url).flushdb()
     with engine.connect() as conn:
         run.problems = herd_data.verify(conn, _enterprise_outbox(outbox), count, leads)
     engine.dispose()
