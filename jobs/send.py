@@ -6,9 +6,7 @@ import logging
 
 from rq import get_current_job
 
-from app.models import Trigger
-from app.services import campaign_end, integration_health, pipeline, sending
-from app.services.actors import SYSTEM
+from app.services import pipeline, scheduled_send
 
 # Transports load on first use (app.services.transports._REGISTRY). Importing the light ones
 # with this module loads them in the worker before it forks its work horses (paramiko alone
@@ -35,16 +33,7 @@ def process_batch(batch_id: int) -> str:
 
 
 def send_scheduled(integration_id: int, slot_key: str) -> list[dict]:
-    """The scheduled send of one integration for one local time slot.
-
-    None while it is paused, nor after its campaign's final batch if it is set to stop then.
-    """
-    if integration_health.is_paused(integration_id):
-        log.info("integration %s is paused; scheduled send at %s skipped", integration_id, slot_key)
-        return []
-    if campaign_end.scheduled_sends_stopped(integration_id):
-        log.info("integration %s: campaign ended, set to stop; scheduled send at %s skipped", integration_id, slot_key)
-        return []
-    outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM, slot_key)
+    """The scheduled send of one integration for one local time slot: claim, then its file, in this job."""
+    outcomes = scheduled_send.send_slot(integration_id, slot_key)
     log.info("scheduled send of integration %s at %s: %s", integration_id, slot_key, outcomes)
-    return [o.to_dict() for o in outcomes]
+    return outcomes

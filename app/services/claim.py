@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text, update
+from sqlalchemy.orm import joinedload
 
 from app.errors import ValidationError
 from app.extensions import db
-from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, QueueEntry, SentBatch, Trigger, User
+from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, Campaign, QueueEntry, SentBatch, Trigger, User
 from app.models.types import utcnow
 from app.services import audit, delivery_caps
 from app.services.actors import Actor
 from app.services.cumulative import record_file_leads
+from app.services.lease import LeaseOffer
 
 
 @dataclass(frozen=True)
@@ -49,28 +51,35 @@ def lock_integration(integration_id: int) -> BatchCsvIntegration | None:
     deferred transaction; the write makes it as good as BEGIN IMMEDIATE) and any other
     sender waits until we commit, before it can read the in-flight state.
     """
+    # Its campaign and advertiser come in the same query: a file's snapshot needs their names.
+    query = (
+        select(BatchCsvIntegration)
+        .options(
+            joinedload(BatchCsvIntegration.campaign, innerjoin=True).joinedload(Campaign.advertiser, innerjoin=True)
+        )
+        .where(BatchCsvIntegration.id == integration_id)
+        .execution_options(populate_existing=True)
+    )
     if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.scalars(
-            select(BatchCsvIntegration)
-            .where(BatchCsvIntegration.id == integration_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
+        return db.session.scalars(query.with_for_update(of=BatchCsvIntegration)).first()
     db.session.execute(
         text("UPDATE batch_integrations SET pending_count = pending_count WHERE id = :id"), {"id": integration_id}
     )
-    return db.session.scalars(
-        select(BatchCsvIntegration)
-        .where(BatchCsvIntegration.id == integration_id)
-        .execution_options(populate_existing=True)
-    ).first()
+    return db.session.scalars(query).first()
 
 
-def claim(integration_id: int, trigger: str, user: Actor, slot_key: str | None = None) -> list[BatchNowOutcome]:
+def claim(
+    integration_id: int,
+    trigger: str,
+    user: Actor,
+    slot_key: str | None = None,
+    lease: LeaseOffer | None = None,
+) -> list[BatchNowOutcome]:
     """Claim the pending entries into new files inside the caller's transaction (not committed).
 
     `slot_key` (a scheduled send's local slot) places the send in its delivery-cap window:
-    a slot's send counts against the slot's day even when the job runs late.
+    a slot's send counts against the slot's day even when the job runs late. `lease` is
+    taken on the first file in the same insert, for a caller that goes on to process it.
     """
     integration = lock_integration(integration_id)
     if integration is None:
@@ -103,7 +112,7 @@ def claim(integration_id: int, trigger: str, user: Actor, slot_key: str | None =
     left = None if cumulative else delivery_caps.remaining(integration, at)
     while True:
         limit = per_file if left is None else min(left, per_file or left)
-        batch = _new_batch(integration, trigger, user, at)
+        batch = _new_batch(integration, trigger, user, at, lease if not outcomes else None)
         claimed = _claim_entries(integration_id, batch.id, limit) if limit != 0 else 0
         if left is not None:
             left -= claimed
@@ -137,7 +146,9 @@ def claim(integration_id: int, trigger: str, user: Actor, slot_key: str | None =
     return outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]
 
 
-def _new_batch(integration: BatchCsvIntegration, trigger: str, user: Actor, at: datetime) -> SentBatch:
+def _new_batch(
+    integration: BatchCsvIntegration, trigger: str, user: Actor, at: datetime, lease: LeaseOffer | None
+) -> SentBatch:
     from app.services.files import FileSettings
 
     campaign = integration.campaign
@@ -158,6 +169,7 @@ def _new_batch(integration: BatchCsvIntegration, trigger: str, user: Actor, at: 
         triggered_by=user.email if isinstance(user, User) else "scheduler",
         status=BatchStatus.CLAIMED.value,
         counted_at=at,
+        **(lease.values() if lease is not None else {}),
     )
     db.session.add(batch)
     db.session.flush()

@@ -88,31 +88,51 @@ def file_failed(batch_id: int) -> list[int | None]:
     return events
 
 
-def file_delivered(batch_id: int) -> list[int | None]:
-    """Record a delivered file (caller's transaction); a first success after failures raises "recovered"."""
-    batch = db.session.get(SentBatch, batch_id)
-    db.session.refresh(batch)
-    integration = db.session.get(Ints, batch.integration_id)
-    failures = db.session.scalar(select(Ints.consecutive_failures).where(Ints.id == integration.id)) or 0
-    # Only the file that resets a streak (a conditional UPDATE) raises the recovery.
-    reset = db.session.execute(
-        update(Ints)
-        .where(Ints.id == integration.id, Ints.consecutive_failures > 0)
-        .values(consecutive_failures=0, **_keep_updated_at())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+def file_delivered(batch_id: int, sent_at: datetime | None = None) -> list[int | None]:
+    """Record a delivered file (caller's transaction); a first success after failures raises "recovered".
+
+    The common case (no failure streak, a file with leads) is one read and one UPDATE; the
+    ORM objects an alert needs are loaded only when one is raised.
+    """
+    row = db.session.execute(
+        select(
+            SentBatch.integration_id,
+            SentBatch.lead_count,
+            SentBatch.resend_of_id,
+            SentBatch.sent_at,
+            Ints.consecutive_failures,
+        )
+        .join(Ints, Ints.id == SentBatch.integration_id)
+        .where(SentBatch.id == batch_id)
+    ).one()
+    failures = row.consecutive_failures or 0
+    reset = 0
+    if failures:
+        # Only the file that resets a streak (a conditional UPDATE) raises the recovery.
+        reset = db.session.execute(
+            update(Ints)
+            .where(Ints.id == row.integration_id, Ints.consecutive_failures > 0)
+            .values(consecutive_failures=0, **_keep_updated_at())
+            .execution_options(synchronize_session=False)
+        ).rowcount
     db.session.execute(
         update(Ints)
-        .where(Ints.id == integration.id)
-        .values(last_file_status="delivered", last_file_at=batch.sent_at or utcnow(), **_keep_updated_at())
+        .where(Ints.id == row.integration_id)
+        .values(last_file_status="delivered", last_file_at=sent_at or row.sent_at or utcnow(), **_keep_updated_at())
         .execution_options(synchronize_session=False)
     )
+    empty = row.lead_count == 0 and row.resend_of_id is None
+    if not (reset or empty):
+        return []
+    batch = db.session.get(SentBatch, batch_id)
+    db.session.refresh(batch)
+    integration = db.session.get(Ints, row.integration_id)
     db.session.refresh(integration)
     events = []
-    if reset and failures:
+    if reset:
         key = f"integration_recovered-{integration.id}-{batch.id}"
         events.append(alerts.raise_event("integration_recovered", key, integration, batch, failures=failures))
-    if batch.lead_count == 0 and batch.resend_of_id is None:
+    if empty:
         events.append(alerts.raise_event("file_empty", f"file_empty-{batch.id}", integration, batch))
     return events
 

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# The values that free a batch's lease, for a holder's last write on it.
+FREE = {"lease_owner": None, "lease_until": None}
+
 
 class LeaseLost(Exception):
     """This job may no longer work on the batch: its lease lapsed or was taken over."""
@@ -51,6 +54,7 @@ class Lease:
         # that succeeded: one heartbeat short of lease_until, for clock skew.
         self._safe_until = taken_at + ttl - interval
         self._taken_over = False
+        self._freed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -111,7 +115,7 @@ class Lease:
         reconciler then re-enqueues the batch if it is still in flight.
         """
         self.stop()
-        if not self.valid:
+        if self._freed or not self.valid:
             return
         table = SentBatch.__table__
         db.session.execute(
@@ -120,6 +124,10 @@ class Lease:
             .values(lease_owner=None, lease_until=None)
         )
         db.session.commit()
+
+    def mark_freed(self) -> None:
+        """The holder's last write freed the lease (with FREE): release() then writes nothing."""
+        self._freed = True
 
     def guard(self, items: Iterable[T]) -> Iterator[T]:
         """Yield `items`, stopping with LeaseLost as soon as the lease is no longer safe."""
@@ -151,6 +159,27 @@ class GuardedReader:
 
     def __exit__(self, *exc) -> None:
         self._raw.close()
+
+
+class LeaseOffer:
+    """A lease taken in the same transaction that creates the batch (a scheduled send's claim).
+
+    `values()` go into the new batch row; once the claim commits, `lease(batch_id)` is the
+    held lease, with its safe deadline counted from before the claim began.
+    """
+
+    def __init__(self) -> None:
+        self.ttl = float(current_app.config["SEND_LEASE_SECONDS"])
+        self.interval = float(current_app.config["SEND_HEARTBEAT_SECONDS"])
+        self.token = uuid.uuid4().hex
+        self.started = time.monotonic()
+        self.until = utcnow() + timedelta(seconds=self.ttl)
+
+    def values(self) -> dict:
+        return {"lease_owner": self.token, "lease_until": self.until}
+
+    def lease(self, batch_id: int) -> Lease:
+        return Lease(batch_id, self.token, self.ttl, self.interval, self.started)
 
 
 def acquire(batch_id: int) -> Lease | None:

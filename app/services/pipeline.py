@@ -60,14 +60,21 @@ def process_batch(batch_id: int, *, final_attempt: bool = True, retry_in: int | 
             log.info("batch %s is being processed by another job", batch_id)
             return "busy"
         return batch.status
+    return process_leased(lease, final_attempt=final_attempt, retry_in=retry_in)
+
+
+def process_leased(lease: Lease, *, final_attempt: bool = True, retry_in: int | None = None) -> str:
+    """process_batch for a batch whose lease this job already holds (taken with its claim)."""
+    batch_id = lease.batch_id
     lease.start()
     try:
         batch = db.session.get(SentBatch, batch_id)
         try:
+            counted = False
             if batch.status == BatchStatus.CLAIMED.value:
-                _build_and_store(batch, lease)
+                counted = _build_and_store(batch, lease)
             if batch.status == BatchStatus.STORED.value:
-                _deliver(batch, lease)
+                _deliver(batch, lease, just_stored=counted)
         except (RetryLater, LeaseLost):
             raise
         except Exception as exc:
@@ -115,13 +122,14 @@ def _mine(lease: Lease):
     return (table.c.id == lease.batch_id) & (table.c.lease_owner == lease.token)
 
 
-def _transition(lease: Lease, expected: str, **values) -> bool:
+def _transition(lease: Lease, expected: str, *, commit: bool = True, **values) -> bool:
     """Move a batch from `expected` to new values; False if someone else moved it first."""
     table = SentBatch.__table__
     changed = db.session.execute(
         table.update().where(_mine(lease), table.c.status == expected).values(updated_at=utcnow(), **values)
     ).rowcount
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return bool(changed)
 
 
@@ -148,7 +156,8 @@ def _fail(lease: Lease, message: str) -> None:
     alerts.dispatch(events)
 
 
-def _build_and_store(batch: SentBatch, lease: Lease) -> None:
+def _build_and_store(batch: SentBatch, lease: Lease) -> bool:
+    """Build and store the file; True when its delivery attempt was counted with it (one commit)."""
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
     settings = FileSettings.from_snapshot(batch.file_settings)
     # Named from the claim time, so a rebuild after a crash gives the same name and bytes.
@@ -181,6 +190,9 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> None:
     )
     if rows != batch.lead_count:
         raise DeliveryError(f"the file has {rows} rows but the batch holds {batch.lead_count} leads", transient=False)
+    # The delivery that follows at once is counted with the store, in one commit (the attempt
+    # is still counted before it starts, so a crash mid-upload shows).
+    attempt = {} if integration is None else _attempt_values(integration)
     _transition(
         lease,
         BatchStatus.CLAIMED.value,
@@ -191,22 +203,24 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> None:
         sha256=stored.sha256,
         row_count=rows,
         stored_at=utcnow(),
+        **attempt,
     )
     db.session.refresh(batch)
+    return bool(attempt)
 
 
-def _deliver(batch: SentBatch, lease: Lease) -> None:
+def _attempt_values(integration: BatchCsvIntegration) -> dict:
+    return {"attempts": SentBatch.__table__.c.attempts + 1, "delivery_method": integration.delivery_method}
+
+
+def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> None:
+    """Deliver the stored file; `just_stored`: this job wrote it (and counted the attempt) a moment ago."""
     store = get_store()
-    if not batch.storage_key or not store.exists(batch.storage_key):
-        raise DeliveryError(f"the stored file of batch {batch.id} is missing", transient=False)
-    # Invariant 3: what goes out is exactly what was recorded.
-    try:
-        size = store.size(batch.storage_key)
-        matches = size == batch.size_bytes and store.sha256(batch.storage_key) == batch.sha256
-    except StoredFileUnreadable as exc:
-        raise DeliveryError(f"the stored file of batch {batch.id} cannot be read: {exc}", transient=False) from None
-    if not matches:
-        raise DeliveryError(f"the stored file of batch {batch.id} does not match its recorded checksum", False)
+    if not just_stored:
+        # Invariant 3: what goes out is exactly what was recorded. A file this job has just
+        # written was hashed and measured by the writer itself; reading it again proves
+        # nothing more (the destination's reported size is still checked below).
+        _verify_stored(batch, store)
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
     transport = get_transport(integration.delivery_method)
     secret = secret_for(integration)
@@ -230,14 +244,13 @@ def _deliver(batch: SentBatch, lease: Lease) -> None:
         sent_at=batch.created_at,
         timezone=integration.timezone,
     )
-    # The attempt is counted before it starts, so a crash mid-upload still shows.
-    table = SentBatch.__table__
-    db.session.execute(
-        table.update()
-        .where(_mine(lease))
-        .values(attempts=table.c.attempts + 1, delivery_method=integration.delivery_method, updated_at=utcnow())
-    )
-    db.session.commit()
+    if not just_stored:
+        # The attempt is counted before it starts, so a crash mid-upload still shows.
+        table = SentBatch.__table__
+        db.session.execute(
+            table.update().where(_mine(lease)).values(updated_at=utcnow(), **_attempt_values(integration))
+        )
+        db.session.commit()
     receipt = transport.deliver(source, dict(integration.delivery or {}), secret)
     # Invariant 3: the size the destination reports holding must be the stored size. E-mail (and
     # an FTP server without SIZE) cannot report one (remote_size None): there the guard is the
@@ -249,17 +262,35 @@ def _deliver(batch: SentBatch, lease: Lease) -> None:
             transient=True,
         )
     now = utcnow()
+    # Delivered, the integration's last send and health, and the lease freed: one commit.
     if _transition(
         lease,
         BatchStatus.STORED.value,
+        commit=False,
         status=BatchStatus.DELIVERED.value,
         sent_at=now,
         last_error=None,
         next_attempt_at=None,
+        **leases.FREE,
     ):
         ints = BatchCsvIntegration.__table__
         db.session.execute(ints.update().where(ints.c.id == batch.integration_id).values(last_sent_at=now))
-        events = integration_health.file_delivered(batch.id)
+        events = integration_health.file_delivered(batch.id, sent_at=now)
         db.session.commit()
+        lease.mark_freed()
         alerts.dispatch(events)
+    else:
+        db.session.commit()
     db.session.refresh(batch)
+
+
+def _verify_stored(batch: SentBatch, store) -> None:
+    if not batch.storage_key or not store.exists(batch.storage_key):
+        raise DeliveryError(f"the stored file of batch {batch.id} is missing", transient=False)
+    try:
+        size = store.size(batch.storage_key)
+        matches = size == batch.size_bytes and store.sha256(batch.storage_key) == batch.sha256
+    except StoredFileUnreadable as exc:
+        raise DeliveryError(f"the stored file of batch {batch.id} cannot be read: {exc}", transient=False) from None
+    if not matches:
+        raise DeliveryError(f"the stored file of batch {batch.id} does not match its recorded checksum", False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import timedelta
 
 from flask import current_app
 from rq import Queue, Retry
@@ -76,7 +77,12 @@ def process_job_id(batch_id: int, reason: str) -> str:
 
 
 def enqueue_process(batch_id: int, reason: str = "claim") -> Job | None:
-    """Queue the build/store/deliver job of one SentBatch."""
+    """Queue the build/store/deliver job of one SentBatch, ahead of the scheduled herd.
+
+    The scheduled sends of a busy minute fill the send queue; a Batch now, a retry, a
+    resend, a re-enqueue of a stuck file or the second part of a split file goes to the
+    front of it (RQ at_front), so none waits behind thousands of unrelated sends.
+    """
     intervals = retry_intervals()
     return _enqueue_unique(
         get_queue(SEND_QUEUE),
@@ -88,6 +94,26 @@ def enqueue_process(batch_id: int, reason: str = "claim") -> Job | None:
         failure_ttl=FAILURE_TTL,
         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
         description=f"process file {batch_id} ({reason})",
+        at_front=True,
+    )
+
+
+def enqueue_process_later(batch_id: int, delay: int, intervals: list[int]) -> Job:
+    """Queue a process job of one SentBatch `delay` seconds from now, retried after `intervals`.
+
+    A scheduled send's own attempt at its file that failed transiently continues here, with
+    the retries left of SEND_RETRY_INTERVALS.
+    """
+    return get_queue(SEND_QUEUE).enqueue_in(
+        timedelta(seconds=delay),
+        PROCESS_BATCH_JOB,
+        batch_id,
+        job_id=process_job_id(batch_id, "retry"),
+        job_timeout=int(current_app.config["SEND_JOB_TIMEOUT"]),
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        description=f"process file {batch_id} (retry)",
     )
 
 

@@ -20,6 +20,7 @@ from app.models.types import utcnow
 from app.services import audit, queueing
 from app.services.actors import Actor, is_system
 from app.services.claim import BatchNowOutcome, claim, lock_integration
+from app.services.lease import LeaseOffer
 from app.services.tenancy import get_owned
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,13 @@ def batch_now(integration_ids: Sequence[int], user: User) -> list[BatchNowOutcom
     _check_file_settings(ids)
 
     outcomes: list[BatchNowOutcome] = []
-    for integration_id in ids:
-        outcomes.extend(send_integration(integration_id, Trigger.BATCH_NOW.value, user))
+    try:
+        for integration_id in ids:
+            outcomes.extend(_claim(integration_id, Trigger.BATCH_NOW.value, user))
+    finally:
+        # Queued together once claimed (also those claimed before a later one raised), so
+        # they go to the front of the queue in this order.
+        _enqueue([o.batch_id for o in outcomes if o.status == "queued" and o.batch_id is not None], "claim")
     return outcomes
 
 
@@ -100,23 +106,38 @@ def _check_file_settings(ids: list[int]) -> None:
 
 
 def send_integration(
-    integration_id: int, trigger: str, user: Actor, slot_key: str | None = None
+    integration_id: int,
+    trigger: str,
+    user: Actor,
+    slot_key: str | None = None,
+    lease: LeaseOffer | None = None,
 ) -> list[BatchNowOutcome]:
     """Claim the integration's pending leads into one or more files and queue their processing.
 
     `user` is the person pressing Batch now, or SYSTEM for the scheduler, campaign end and CLI.
     Commits. Returns one outcome per file (several when maxLeadsPerFile splits the queue),
-    the in-flight send(s) when one is running, or a single "empty" outcome.
+    the in-flight send(s) when one is running, or a single "empty" outcome. With `lease`
+    the caller takes the first file itself (app.services.scheduled_send): it is leased in
+    the claim's transaction and not queued; the other files are.
     """
+    outcomes = _claim(integration_id, trigger, user, slot_key, lease)
+    queued = [o.batch_id for o in outcomes if o.status == "queued" and o.batch_id is not None]
+    _enqueue(queued[1:] if lease is not None else queued, "claim")
+    return outcomes
+
+
+def _claim(
+    integration_id: int, trigger: str, user: Actor, slot_key: str | None = None, lease: LeaseOffer | None = None
+) -> list[BatchNowOutcome]:
+    """The claim of send_integration, committed; nothing queued yet."""
     if not isinstance(user, User) and not is_system(user):
         raise Forbidden("sending needs a user or the system actor")
     try:
-        outcomes = claim(integration_id, trigger, user, slot_key)
+        outcomes = claim(integration_id, trigger, user, slot_key, lease)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    _enqueue([o.batch_id for o in outcomes if o.status == "queued" and o.batch_id is not None], "claim")
     return outcomes
 
 
@@ -124,7 +145,9 @@ def _enqueue(batch_ids: list[int], reason: str) -> None:
     """Queue processing jobs after commit; if Redis is unreachable the reconciler picks them up."""
     if not batch_ids:
         return
-    for batch_id in batch_ids:
+    # Each goes to the front of the queue (queueing.enqueue_process): the last first, so
+    # they still run in the order given.
+    for batch_id in reversed(batch_ids):
         try:
             queueing.enqueue_process(batch_id, reason)
         except Exception:  # the DB row is the truth; the reconciler re-enqueues stuck batches

@@ -206,7 +206,7 @@ def reconcile_stuck(now: datetime | None = None) -> list[int]:
         db.session.commit()
         if won:
             taken.append(batch_id)
-    for batch_id in taken:
+    for batch_id in reversed(taken):  # to the front of the queue, the last first: they run in id order
         try:
             queueing.enqueue_process(batch_id, "reconcile")
         except Exception:
