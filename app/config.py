@@ -74,6 +74,13 @@ class Config:
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
 
         self.SEND_JOB_TIMEOUT = int(env.get("SEND_JOB_TIMEOUT", 1800))
+        # `flask rq worker`: "simple" runs jobs in WORKER_PROCESSES long-lived processes that a
+        # parent restarts when one dies (jobs.worker.AppWorkerPool); "fork" forks a work horse
+        # per job, as RQ's default Worker does (slower: a fork, imports and compiled SQL per job).
+        self.WORKER_MODE = env.get("WORKER_MODE", "simple")
+        if self.WORKER_MODE not in ("simple", "fork"):
+            raise RuntimeError(f"WORKER_MODE must be simple or fork, not {self.WORKER_MODE!r}")
+        self.WORKER_PROCESSES = int(env.get("WORKER_PROCESSES", 1))
         self.DELIVERY_TIMEOUT = int(env.get("DELIVERY_TIMEOUT", 60))
         # Comma-separated CIDRs deliveries may reach beyond public addresses (app/services/egress.py).
         # Empty: nothing private, loopback included. `make run` admits loopback for its local servers.

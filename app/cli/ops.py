@@ -25,14 +25,25 @@ ops_group = AppGroup("ops", help="Scheduler tick, reconciler and sends by hand."
     show_default=True,
     help="Also move due retries (RQ scheduled jobs) onto their queues.",
 )
-@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a forked work horse.")
-def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: bool) -> None:
-    """Process jobs from QUEUES (default: tick, send)."""
-    from jobs.worker import make_worker
+@click.option("--simple", is_flag=True, help="Run jobs in this one process (no pool, no restart; debugging).")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="WORKER_MODE=simple: long-lived worker processes to keep (default: WORKER_PROCESSES).",
+)
+def worker(queues: tuple[str, ...], burst: bool, with_scheduler: bool, simple: bool, processes: int | None) -> None:
+    """Process jobs from QUEUES (default: tick, alerts, send) as WORKER_MODE says (simple or fork)."""
+    from jobs.worker import AppWorkerPool, make_worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    w = make_worker(app, queues or None, simple=simple)
-    w.work(burst=burst, with_scheduler=with_scheduler, logging_level=app.config.get("LOG_LEVEL", "INFO"))
+    level = app.config.get("LOG_LEVEL", "INFO")
+    if simple or app.config["WORKER_MODE"] == "fork":
+        w = make_worker(app, queues or None, simple=simple)
+        w.work(burst=burst, with_scheduler=with_scheduler, logging_level=level)
+        return
+    count = processes or int(app.config["WORKER_PROCESSES"])
+    AppWorkerPool(app, queues or None, count, with_scheduler).start(burst=burst, logging_level=level)
 
 
 @rq_group.command("cron")
