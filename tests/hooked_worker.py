@@ -5,7 +5,7 @@ side, before the worker forks its work horses; production code knows nothing of 
 (they wrap the record stream and the transport the pipeline module calls).
 HOOK_DIR names a folder; HOOK_<STAGE>=<batch id>:<action>[:<seconds>] arms a stage:
 
-  build   after the first lead record of the file is read
+  build   after the first lead record (or COPY chunk) of the file is read
   deliver when the transport is handed the stored file, before it reads any of it
   upload  after the first KB of the file has gone to the transport (reads are 1 KB)
 
@@ -96,15 +96,20 @@ def install() -> None:
     """Patch the names the pipeline module calls (before the worker forks its work horses)."""
     import app.services.pipeline as pipeline
 
-    records, get_transport = pipeline.iter_batch_records, pipeline.get_transport
+    build, get_transport = pipeline.copy_csv.build_and_store_batch, pipeline.get_transport
 
-    def hooked_records(batch_id, *args, **kwargs):
-        for index, record in enumerate(records(batch_id, *args, **kwargs)):
-            if index == 1:
-                reached("build", batch_id)
-            yield record
+    def hooked_build(batch, *args, guard=iter, **kwargs):
+        # The build reads lead records (Python writer) or COPY chunks (PostgreSQL) through the
+        # lease's guard; the hook fires once the first of them has been read.
+        def hooked_guard(items):
+            for index, item in enumerate(guard(items)):
+                if index == 0:
+                    reached("build", batch.id)
+                yield item
 
-    pipeline.iter_batch_records = hooked_records
+        return build(batch, *args, guard=hooked_guard, **kwargs)
+
+    pipeline.copy_csv.build_and_store_batch = hooked_build
     pipeline.get_transport = lambda method: _HookedTransport(get_transport(method))
 
 
