@@ -19,7 +19,9 @@ import requests
 
 from bench import common
 
-IO_DB = "bm_bench_io"
+# Beside the data set's database (bm_bench_io by default): two checkouts benching at once with
+# their own BENCH_PG_DB do not recreate each other's IO database mid-run.
+IO_DB = f"{common.PG_DB}_io"
 
 
 def fresh_io_app(backend: str = "postgresql"):
@@ -73,20 +75,39 @@ def _bin(name: str) -> str:
 
 
 @contextmanager
-def gunicorn(database_url: str, workers: int = 2):
-    """gunicorn serving wsgi:app on a loopback port; yields its base URL."""
+def gunicorn(
+    database_url: str,
+    workers: int | None = 2,
+    *,
+    threads: int | None = None,
+    config: bool = False,
+    root: Path | None = None,
+):
+    """gunicorn serving wsgi:app on a loopback port; yields its base URL.
+
+    config=True starts it as `make run` does (scripts/gunicorn.conf.py); workers/threads given
+    override the config's. `root` serves another checkout (a before/after comparison).
+    """
+    root = root or common.ROOT
     port = free_port()
     log = open(common.RESULTS / "gunicorn.log", "w")  # noqa: SIM115 - closed below
+    args = [_bin("gunicorn"), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--no-control-socket"]
+    if config:
+        args += ["--config", str(common.ROOT / "scripts" / "gunicorn.conf.py"), "--access-logfile", "/dev/null"]
+    if workers:
+        args += ["-w", str(workers)]
+    if threads:
+        args += ["--threads", str(threads)]
     proc = subprocess.Popen(
-        [_bin("gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "wsgi:app"],
-        cwd=common.ROOT,
+        [*args, "wsgi:app"],
+        cwd=root,
         env=process_env(database_url),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{base}/healthz", proc)
+        _wait_http(f"{base}/healthz", proc, timeout=180)  # workers boot slowly on a busy machine
         yield base
     finally:
         _stop(proc)

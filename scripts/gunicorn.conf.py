@@ -19,3 +19,6 @@ graceful_timeout = 5
 timeout = 60
 # One line per request on the console, as `flask run` printed them.
 accesslog = "-"
+# gunicorn's control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl): a second
+# server on the host (another `make run`, a benchmark) would take it over. Nothing here uses it.
+control_socket_disable = True

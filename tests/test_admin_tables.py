@@ -188,6 +188,28 @@ def test_count_is_capped_not_counted_to_the_end(client, world, monkeypatch):
     assert "1+ rows" in client.get(PENDING + "/").get_data(as_text=True)
 
 
+def test_sent_name_filters_are_case_insensitive_contains_taken_literally(client, world):
+    """The admin's "contains" matches as the API's does: any case, % and _ as typed; ^ still means
+    "starts with"; the capped count still caps."""
+    from tests.test_api_lists import sent_batch
+
+    names = ["Solar Spring", "SOLAR 100% green", "Wind solar", "Wind 100 green"]
+    for name in names:
+        sent_batch(world.a, campaign_name=name, label=f"{name} feed")
+    sent_batch(world.b, campaign_name="Solar elsewhere")
+    login(client, world.a.users["viewer"])
+
+    def shown(query: str) -> list[str]:
+        page = client.get(f"{SENT}/?{query}").get_data(as_text=True)
+        return [n for n in [*names, "Solar elsewhere"] if n in page]
+
+    assert shown("flt0_campaign_name_contains=solar") == names[:3]
+    assert shown("flt0_campaign_name_contains=100%25") == ["SOLAR 100% green"]
+    assert shown("flt0_campaign_name_contains=%5Esolar") == names[:2]
+    assert shown("flt0_label_contains=WIND") == names[2:]
+    assert shown("flt0_advertiser_name_contains=") == names  # an empty value filters nothing
+
+
 def test_pending_view_shows_leads_as_the_file_will(client, world):
     factories.leads(world.a.campaign, 60)
     login(client, world.a.users["viewer"])

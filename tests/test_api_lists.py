@@ -275,3 +275,27 @@ def test_sent_detail_has_error_attempts_and_trigger(client, world, sent_world):
     assert body["data"]["attempts"] == 3
     assert body["data"]["triggeredBy"] == "scheduler"
     assert body["data"]["status"] == "failed" and body["data"]["trigger"] == "batch_now"
+
+
+def test_sent_total_is_counted_to_the_cap_then_estimated_on_postgresql(client, world, monkeypatch):
+    """Up to COUNT_CAP matching files the total is a count; beyond, PostgreSQL's estimate, flagged."""
+    from app.services import listing
+
+    monkeypatch.setattr(listing, "COUNT_CAP", 5)
+    for n in range(5):
+        sent_batch(world.a, campaign_name=f"Solar {n}")
+    body = sent(client, world, campaignName="solar")
+    assert body["meta"] == {"page": 1, "perPage": 50, "total": 5}
+    for n in range(7):
+        sent_batch(world.a, campaign_name=f"Solar more {n}")
+    sent_batch(world.a, campaign_name="Wind")
+    body = sent(client, world, campaignName="solar", perPage=4)
+    assert len(body["data"]) == 4 and all("Solar" in r["campaignName"] for r in body["data"])
+    if db.engine.dialect.name == "postgresql":
+        # The estimate is the planner's: at least cap + 1, never called a count.
+        assert body["meta"]["totalEstimated"] is True and body["meta"]["total"] >= 6
+    else:
+        assert body["meta"] == {"page": 1, "perPage": 4, "total": 12}
+    # A name holding LIKE's wildcards is matched literally.
+    sent_batch(world.a, campaign_name="Solar 100% green")
+    assert [r["campaignName"] for r in sent(client, world, campaignName="0% g")["data"]] == ["Solar 100% green"]

@@ -72,6 +72,16 @@ def test_filter_args_map_each_named_filter_url_to_its_filter(app):
     assert "campaign_name_contains" in _admin_view(app, "sent_batches")._filter_args
 
 
+def test_string_filters_come_from_the_converters_strings_tuple(app):
+    """admin_views.filters.Converter swaps FilterLike out of FilterConverter.strings: the "contains"
+    filters of every string column must then be NameContains."""
+    from admin_views.filters import NameContains
+
+    for endpoint, arg in (("sent_batches", "campaign_name_contains"), ("pending_batches", "label_contains")):
+        view = _admin_view(app, endpoint)
+        assert type(view._filter_args[arg][1]) is NameContains
+
+
 # --- TenantModelView._list_columns: a per-request property in place of Flask-Admin's cached list
 
 

@@ -180,6 +180,9 @@ def list_args(args: dict) -> dict:
 
 
 def listing(page: Page, row: type[Schema]) -> Response:
-    """A Page as {"data": [...], "meta": {page, perPage, total}}, each row dumped as `row` says."""
+    """A Page as {"data": [...], "meta": {page, perPage, total}}, each row dumped as `row` says;
+    meta.totalEstimated (true) is added when the total is the database's estimate."""
     meta = {"page": page.page, "perPage": page.per_page, "total": page.total}
+    if page.estimated:
+        meta["totalEstimated"] = True
     return jsonify(data=dump_many(row, page.rows), meta=meta)

@@ -92,6 +92,12 @@ class MetaSchema(Schema):
     page = fields.Integer(required=True)
     perPage = fields.Integer(required=True)
     total = fields.Integer(required=True)
+    totalEstimated = fields.Boolean(
+        metadata={
+            "description": "present (true) only when `total` is PostgreSQL's estimate rather than a count: "
+            "the Sent list (campaign-lead-batches) counts up to 1,000 matching files exactly and estimates beyond"
+        }
+    )
 
 
 class PendingRow(Schema):

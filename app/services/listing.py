@@ -12,6 +12,8 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from app.errors import ValidationError
 from app.extensions import db
@@ -20,6 +22,10 @@ from app.services import integration_health, scheduling
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
+# The Sent list counts its rows up to here, in key order (an index walk that stops early);
+# beyond, PostgreSQL's planner estimates the total (flagged `estimated`). An exact count of a
+# name filter over 200,000 files read most of the table on every page.
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,8 @@ class Page:
     total: int
     page: int
     per_page: int
+    # True when `total` is the database's estimate (more than COUNT_CAP rows match), not a count.
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +128,55 @@ def parse_sort(sort: str | None, allowed: dict[str, Any], tiebreak) -> list:
 
 
 def paginate(stmt: Select, order: list, page: int, per_page: int) -> tuple[list, int]:
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ValidationError("bad page", {"perPage" if page >= 1 else "page": ["out of range"]})
+    _check_page(page, per_page)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.execute(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total or 0
 
 
+def _check_page(page: int, per_page: int) -> None:
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValidationError("bad page", {"perPage" if page >= 1 else "page": ["out of range"]})
+
+
+def capped_total(stmt: Select, key_order: list, cap: int | None = None) -> tuple[int, bool]:
+    """(total, estimated): an exact count up to `cap`, walked in key order so that it stops at
+    cap + 1 rows; beyond, PostgreSQL's estimate of the rows (at least cap + 1). SQLite has no
+    estimate to offer and counts them all.
+    """
+    cap = COUNT_CAP if cap is None else cap
+    capped = stmt.order_by(None).order_by(*key_order).limit(cap + 1).subquery()
+    total = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
+    if total <= cap:
+        return total, False
+    if db.session.get_bind().dialect.name != "postgresql":
+        return int(db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0), False
+    plan = db.session.execute(_Explain(stmt.order_by(None))).scalar_one()
+    plan = plan[0] if isinstance(plan, list) else plan
+    return max(cap + 1, int(plan["Plan"]["Plan Rows"])), True
+
+
+class _Explain(Executable, ClauseElement):
+    """EXPLAIN (FORMAT JSON) of a statement, its parameters bound as the statement's own."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Select) -> None:
+        self.statement = statement
+
+
+@compiles(_Explain, "postgresql")
+def _explain_postgresql(element: _Explain, compiler, **kw) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
 def contains(column, value: str | None):
-    return column.icontains(value, autoescape=True) if value else None
+    """Case-insensitive contains, % and _ taken literally. ILIKE on PostgreSQL (its trigram
+    indexes serve it; `lower(x) LIKE` would not), lower() LIKE on SQLite (SQLAlchemy's rendering)."""
+    if not value:
+        return None
+    escaped = value.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return column.ilike(f"%{escaped}%", escape="/")
 
 
 def pending_batches(
@@ -227,6 +275,9 @@ def sent_batches(
     # Deferred join: page through the ids alone (an index-only scan when an index
     # starting with enterprise_id covers the sort), then load the page's full rows.
     # OFFSET over full rows read every skipped row of a deep page from the table.
-    ids, total = paginate(stmt.with_only_columns(SentBatch.id), order, page, per_page)
-    batches = db.session.scalars(select(SentBatch).where(SentBatch.id.in_([i for (i,) in ids])).order_by(*order))
-    return Page(list(batches), total, page, per_page)
+    _check_page(page, per_page)
+    id_stmt = stmt.with_only_columns(SentBatch.id)
+    total, estimated = capped_total(id_stmt, [SentBatch.id.desc()])
+    ids = db.session.scalars(id_stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    batches = db.session.scalars(select(SentBatch).where(SentBatch.id.in_(ids)).order_by(*order))
+    return Page(list(batches), total, page, per_page, estimated)
