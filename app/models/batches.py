@@ -79,7 +79,7 @@ class SentBatch(db.Model):
         Index("ix_sent_campaign_name", "enterprise_id", "campaign_name"),
         # The name filters (case-insensitive contains: ILIKE '%x%') find their rows through
         # trigrams on PostgreSQL (pg_trgm GIN) instead of reading every name of the enterprise.
-        # On SQLite (no trigrams) the same names are plain indexes: see 20261201_10_sent_name_trigrams.
+        # On SQLite (no trigrams) the same names are plain indexes: see 20261201_20_sent_name_trigrams.
         *(
             Index(f"ix_sent_{col}_trgm", col, postgresql_using="gin", postgresql_ops={col: "gin_trgm_ops"})
             for col in ("advertiser_name", "campaign_name", "label")

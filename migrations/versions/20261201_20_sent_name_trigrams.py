@@ -7,15 +7,15 @@ table. The trigram indexes find the candidate rows directly; pg_trgm is a truste
 a database owner without superuser can create it. SQLite has no trigrams: the same index names
 are plain indexes there, so that the schema matches the models on both.
 
-Revision ID: 20261201_10_sent_name_trigrams
-Revises: 20261130_81_cumulative
+Revision ID: 20261201_20_sent_name_trigrams
+Revises: 20261201_10_claim_without_fk
 Create Date: 2026-12-01 01:30:00
 """
 
 from alembic import op
 
-revision = "20261201_10_sent_name_trigrams"
-down_revision = "20261130_81_cumulative"
+revision = "20261201_20_sent_name_trigrams"
+down_revision = "20261201_10_claim_without_fk"
 branch_labels = None
 depends_on = None
 
