@@ -199,7 +199,7 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         )
 
 
-def _wait_workers(redis_url: str, count: int, procs: list[subprocess.Popen], timeout: float = 60) -> None:
+def _wait_workers(redis_url: str, count: int, procs: list[subprocess.Popen], timeout: float = 300) -> None:
     from redis import Redis
     from rq import Worker
 
