@@ -85,3 +85,27 @@ class Converter(FilterConverter):
     """
 
     strings = tuple(NameContains if f is FilterLike else f for f in FilterConverter.strings)
+
+
+EMPTY_RUNS_SHOWN = (("too", "as well"), ("only", "only"))
+
+
+class EmptyRunsFilter(BaseSQLAFilter):
+    """Show the Sent table's empty runs (hidden by default; SentBatchesView.scope): too, or only them.
+
+    Its URL argument is `flt0_empty_runs_shown=too|only` (named_filter_urls).
+    """
+
+    def __init__(self, column: Any, name: str = "Empty runs") -> None:
+        super().__init__(column, name, options=EMPTY_RUNS_SHOWN)
+
+    def validate(self, value: Any) -> bool:
+        return value in dict(EMPTY_RUNS_SHOWN)
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        if value == "only":
+            return query.filter(self.get_column(alias) == "empty")
+        return query  # "too": the view lifts its default exclusion, nothing to add
+
+    def operation(self) -> str:
+        return "shown"

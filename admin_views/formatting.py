@@ -19,6 +19,7 @@ STATUS_BADGES = {
     "stored": ("info", "fa-hourglass-half", "Stored"),
     "delivered": ("success", "fa-check", "Delivered"),
     "failed": ("danger", "fa-exclamation-triangle", "Failed"),
+    "empty": ("light", "fa-circle-o", "Empty run"),
 }
 TRIGGER_LABELS = {
     "schedule": ("fa-clock-o", "Schedule"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from flask import flash, jsonify, redirect, request
@@ -12,11 +13,11 @@ from sqlalchemy import select
 
 from admin_views import formatting as fmt
 from admin_views.base import MacroRowAction, TenantModelView, flash_error, preview_paging, require_role, safe_return
-from admin_views.filters import UtcPeriodFilter
+from admin_views.filters import EmptyRunsFilter, UtcPeriodFilter
 from app.error_pages import error_page, sentence_from
-from app.errors import Conflict, DomainError
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.models import IN_FLIGHT, Role, SentBatch, User
+from app.models import IN_FLIGHT, BatchStatus, Role, SentBatch, User
 from app.services import lead_records, sending
 
 LABELS = {
@@ -54,11 +55,28 @@ DEFAULT = [
     "trigger",
 ]
 MAX_POLLED = 200
+EMPTY = BatchStatus.EMPTY.value
+_FILTER_ARG = re.compile(r"^flt\d+_(.+)$")
+
+
+def asks_for_empty_runs(args) -> bool:
+    """Whether the list's filters ask for empty runs: the Empty runs filter, or a status filter naming them."""
+    for arg, value in args.items(multi=True):
+        if (match := _FILTER_ARG.match(arg)) is None:
+            continue
+        key = match.group(1)
+        if key == "empty_runs_shown" or (key.startswith("status_") and EMPTY in value.lower()):
+            return True
+    return False
 
 
 def _status(view, context, model, name):
     """The status badge; a failed file also shows its error's first line (the View page has it all)."""
     badge = fmt.status_badge(model.status)
+    if model.status == EMPTY:
+        slot = fmt.exact(model.counted_at) if model.counted_at else "scheduled"
+        words = Markup('<small class="d-block text-muted bm-empty-run">nothing to send at the {} run</small>')
+        return badge + words.format(slot)
     if model.status != "failed" or not model.last_error:
         return badge
     first = model.last_error.strip().splitlines()[0] if model.last_error.strip() else ""
@@ -91,6 +109,7 @@ class SentBatchesView(TenantModelView):
         "integration_id",
         UtcPeriodFilter(SentBatch.sent_at, "Sent"),
         UtcPeriodFilter(SentBatch.updated_at, "Updated"),
+        EmptyRunsFilter(SentBatch.status),
     ]
     column_searchable_list = ["label", "campaign_name", "advertiser_name", "file_name"]
     column_auto_select_related = False
@@ -119,6 +138,18 @@ class SentBatchesView(TenantModelView):
 
     def get_empty_list_message(self) -> str:
         return self.empty_message
+
+    def get_list(self, *args, **kwargs):
+        # Only the table hides empty runs: a row's own pages (View, Download) still find them.
+        request.environ["bm.sent.listing"] = True
+        return super().get_list(*args, **kwargs)
+
+    def scope(self) -> list:
+        """The enterprise's rows; the table leaves out empty runs unless a filter asks for them."""
+        criteria = super().scope()
+        if request.environ.get("bm.sent.listing") and not asks_for_empty_runs(request.args):
+            criteria.append(SentBatch.status != EMPTY)
+        return criteria
 
     @expose("/view/<int:batch_id>")
     def leads_view(self, batch_id: int):
@@ -154,6 +185,8 @@ class SentBatchesView(TenantModelView):
             return redirect(self.get_url(".index_view"))
         except FileGone as exc:
             return error_page(exc.status, sentence_from(exc.message), f"File #{batch.id} can no longer be downloaded")
+        except NotFound as exc:  # an empty run: there never was a file
+            return error_page(exc.status, sentence_from(exc.message), f"#{batch.id} has no file to download")
 
     @expose("/retry/<int:batch_id>", methods=("POST",))
     def retry_view(self, batch_id: int):

@@ -40,7 +40,13 @@ class AlertSettingsBody(Schema):
             "required with webhookUrls while none is stored"
         },
     )
-    optionalEvents = fields.List(fields.String(validate=validate.OneOf(list(alert_settings.OPTIONAL_EVENTS))))
+    optionalEvents = fields.List(
+        fields.String(validate=validate.OneOf(list(alert_settings.OPTIONAL_EVENTS))),
+        metadata={
+            "description": "off unless listed: "
+            + "; ".join(f"{key}: {words}" for key, words in alert_settings.OPTIONAL_EVENTS.items())
+        },
+    )
     staleDays = Int(1, 365)
 
 

@@ -119,7 +119,11 @@ def batch_now(body):
 @blp.arguments(s.SentArgs, location="query")
 @blp.response(200, r.envelope(r.SentRow, "SentPage", many=True))
 def sent(args):
-    """Sent batches (files), newest first unless sorted otherwise."""
+    """Sent batches (files), newest first unless sorted otherwise.
+
+    Empty runs (a scheduled slot that found nothing to send: status `empty`, no leads, no file)
+    are listed only with `includeEmpty=true` or `status=empty`.
+    """
     user = current_user()
     return listing(
         lists.sent_batches(
@@ -128,6 +132,7 @@ def sent(args):
             status=[args["status"]] if args.get("status") else None,
             sent_from=args.get("sentFrom"),
             sent_to=args.get("sentTo"),
+            include_empty=args["includeEmpty"],
             **_filters(args),
         ),
         r.SentRow,

@@ -141,6 +141,15 @@ class SentRow(Schema):
     trigger = fields.String(required=True, validate=validate.OneOf(TRIGGERS))
     sentAt = Timestamp(required=True, allow_none=True, attribute="sent_at")
     createdAt = Timestamp(required=True, attribute="created_at")
+    countedAt = Timestamp(
+        required=True,
+        allow_none=True,
+        attribute="counted_at",
+        metadata={
+            "description": "the scheduled slot of a scheduled file or empty run; the moment of a Batch now; "
+            "null for a resend"
+        },
+    )
     fileName = fields.String(required=True, allow_none=True, attribute="file_name")
     sizeBytes = fields.Integer(required=True, allow_none=True, attribute="size_bytes")
     sha256 = fields.String(required=True, allow_none=True)

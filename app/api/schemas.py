@@ -88,7 +88,14 @@ class PendingArgs(BatchFilterArgs):
 class SentArgs(BatchFilterArgs):
     sort = sort_field(SENT_SORT)
     integrationId = QueryId()
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "`empty`: only empty runs (scheduled slots that found nothing to send)"},
+    )
+    includeEmpty = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also empty runs (scheduled slots that found nothing to send; no file)"},
+    )
     sentFrom = UtcDateTime(metadata={"description": "sent at or after (ISO 8601, UTC if no offset)"})
     sentTo = UtcDateTime(metadata={"description": "sent at or before (ISO 8601, UTC if no offset)"})
 

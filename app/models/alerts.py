@@ -21,7 +21,7 @@ class AlertSettings(db.Model):
     webhook_urls: Mapped[list] = mapped_column(JsonDoc, default=list)
     # The HMAC key webhooks are signed with, encrypted like credentials; write-only.
     webhook_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # Optional events, off unless chosen: "file_empty", "stale" (nothing sent for stale_days).
+    # Optional events, off unless chosen: "file_empty", "empty_run", "stale" (nothing sent for stale_days).
     optional_events: Mapped[list] = mapped_column(JsonDoc, default=list)
     stale_days: Mapped[int] = mapped_column(default=3, server_default="3")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -18,6 +18,9 @@ class BatchStatus(enum.StrEnum):
     STORED = "stored"
     DELIVERED = "delivered"
     FAILED = "failed"
+    # A scheduled run that found nothing to send: recorded, never a file (no leads, no
+    # stored bytes, never processed, counted neither as delivered nor as failed).
+    EMPTY = "empty"
 
 
 IN_FLIGHT = (BatchStatus.CLAIMED.value, BatchStatus.STORED.value)

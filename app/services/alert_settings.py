@@ -15,7 +15,11 @@ from app.extensions import db
 from app.models import AlertSettings, Role, User
 from app.services import audit, credentials, webhooks
 
-OPTIONAL_EVENTS = {"file_empty": "A file was empty", "stale": "Nothing sent for N days while leads are pending"}
+OPTIONAL_EVENTS = {
+    "file_empty": "A file was empty",
+    "empty_run": "A scheduled run had nothing to send (empty run; integrations that send no empty files)",
+    "stale": "Nothing sent for N days while leads are pending",
+}
 MAX_RECIPIENTS = 20
 MAX_WEBHOOKS = 5
 MIN_SECRET = 16

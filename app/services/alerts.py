@@ -30,6 +30,7 @@ TITLES = {
     "integration_paused": "{label} was paused after {failures} failed files in a row",
     "integration_recovered": "{label} delivers again (file #{batch}) after {failures} failed files",
     "file_empty": "File #{batch} of {label} was empty",
+    "empty_run": "{label} had nothing to send at its {slot} run (empty run #{batch})",
     "stale": "{label}: nothing sent for {days} days while {pending} leads are pending",
 }
 MAX_ERROR = 1000
@@ -48,7 +49,7 @@ def raise_event(
 ) -> int | None:
     """Add the event to the caller's transaction unless its key exists; its id, or None if it did.
 
-    Optional kinds (file_empty, stale) are raised only for enterprises that chose them.
+    Optional kinds (file_empty, empty_run, stale) are raised only for enterprises that chose them.
     The caller commits, then passes the ids to dispatch().
     """
     settings = alert_settings.get(integration.enterprise_id)
@@ -181,6 +182,8 @@ def _email(event: AlertEvent, recipients: list[str]) -> None:
     message["Subject"] = f"[Batch Manager] {payload['message']}"
     message["X-BatchManager-Event-Id"] = event.key
     lines = [payload["message"], ""]
+    if "slot" in payload:  # an empty run: the scheduled slot that found nothing pending
+        lines += [f"Scheduled slot: {payload['slot']} ({payload['slotAt']} UTC); nothing was pending, no file was sent"]
     if "file" in payload:
         file = payload["file"]
         lines += [f"File #{file['id']}: {file['status']}, {file['leadCount']} leads, {file['attempts']} attempts"]

@@ -9,7 +9,7 @@ The caller commits (app.services.sending.send_integration).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, text, update
@@ -19,7 +19,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, BatchStatus, Campaign, QueueEntry, SentBatch, Trigger, User
 from app.models.types import utcnow
-from app.services import audit, delivery_caps
+from app.services import audit, delivery_caps, empty_runs
 from app.services.actors import Actor
 from app.services.cumulative import record_file_leads
 from app.services.lease import LeaseOffer
@@ -33,6 +33,8 @@ class BatchNowOutcome:
     batch_id: int | None
     status: str  # "queued" | "in_flight" | "empty"
     lead_count: int
+    # Alert events the claim raised, to dispatch after the caller commits (an empty run's).
+    alert_ids: tuple[int | None, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict:
         return {
@@ -134,6 +136,12 @@ def claim(
             )
         if limit is None or claimed < limit or left == 0:
             break
+    # Nothing was pending at a scheduled slot (a full cap is not "nothing"): record the run.
+    if not outcomes and limit != 0 and empty_runs.applies(trigger, slot_key, integration.send_empty):
+        run_id, alert_ids = empty_runs.record(
+            integration, slot_key, at, lambda: _new_batch(integration, trigger, user, at, None)
+        )
+        outcomes.append(BatchNowOutcome(integration_id, run_id, "empty", 0, tuple(alert_ids)))
     if user is not None:
         for outcome in outcomes or [BatchNowOutcome(integration_id, None, "empty", 0)]:
             audit.record(

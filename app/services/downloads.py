@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-from app.errors import Conflict, DomainError
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.models import SentBatch, User
+from app.models import BatchStatus, SentBatch, User
 from app.services import audit
 
 
@@ -52,10 +52,13 @@ def _purged(batch: SentBatch) -> SentBatch | None:
 
 
 def open_stored(batch: SentBatch) -> StoredDownload:
-    """Open the batch's stored file: Conflict if it was never stored, FileGone if it is no more."""
+    """Open the batch's stored file: Conflict if it was never stored, FileGone if it is no more,
+    NotFound for an empty run (it never had a file)."""
     from app.services.retention import purge_reason_text
     from app.services.storage import StoredFileUnreadable, get_store
 
+    if batch.status == BatchStatus.EMPTY.value:
+        raise NotFound(f"#{batch.id} is an empty run: nothing was pending at its scheduled slot, so no file was made")
     key = storage_key(batch)
     purged = _purged(batch)
     if purged is not None:

@@ -17,7 +17,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from app.errors import ValidationError
 from app.extensions import db
-from app.models import Advertiser, BatchCsvIntegration, Campaign, SentBatch
+from app.models import Advertiser, BatchCsvIntegration, BatchStatus, Campaign, SentBatch
 from app.services import integration_health, scheduling
 
 DEFAULT_PER_PAGE = 50
@@ -253,11 +253,16 @@ def sent_batches(
     status: list[str] | None = None,
     sent_from: datetime | None = None,
     sent_to: datetime | None = None,
+    include_empty: bool = False,
     sort: str | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
 ) -> Page:
-    """Sent batches (files) newest first by default, filtered on their send-time snapshot."""
+    """Sent batches (files) newest first by default, filtered on their send-time snapshot.
+
+    Empty runs (scheduled slots with nothing to send, app.services.empty_runs) are no files:
+    listed only with include_empty or a status filter that names them.
+    """
     order = parse_sort(sort or "-id", SENT_SORT, SentBatch.id.desc())
     stmt = select(SentBatch).where(SentBatch.enterprise_id == enterprise_id)
     conditions = [
@@ -265,6 +270,7 @@ def sent_batches(
         SentBatch.campaign_id == campaign_id if campaign_id is not None else None,
         SentBatch.integration_id == integration_id if integration_id is not None else None,
         SentBatch.status.in_(status) if status else None,
+        SentBatch.status != BatchStatus.EMPTY.value if not include_empty and not status else None,
         SentBatch.sent_at >= sent_from if sent_from is not None else None,
         SentBatch.sent_at <= sent_to if sent_to is not None else None,
         contains(SentBatch.advertiser_name, advertiser_name),

@@ -17,7 +17,7 @@ from app.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, BatchLead, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
 from app.models.types import utcnow
-from app.services import audit, queueing
+from app.services import alerts, audit, queueing
 from app.services.actors import Actor, is_system
 from app.services.claim import BatchNowOutcome, claim, lock_integration
 from app.services.lease import LeaseOffer
@@ -138,6 +138,8 @@ def _claim(
     except Exception:
         db.session.rollback()
         raise
+    # After commit: an empty run's alert (app.services.empty_runs) goes out once its row is visible.
+    alerts.dispatch([event for o in outcomes for event in o.alert_ids])
     return outcomes
 
 
