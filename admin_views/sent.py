@@ -17,7 +17,7 @@ from admin_views.filters import EmptyRunsFilter, UtcPeriodFilter
 from app.error_pages import error_page, sentence_from
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.models import IN_FLIGHT, BatchStatus, Role, SentBatch, User
+from app.models import IN_FLIGHT, NOT_EMPTY_RUN, BatchStatus, Role, SentBatch, User
 from app.services import lead_records, sending
 
 LABELS = {
@@ -148,7 +148,7 @@ class SentBatchesView(TenantModelView):
         """The enterprise's rows; the table leaves out empty runs unless a filter asks for them."""
         criteria = super().scope()
         if request.environ.get("bm.sent.listing") and not asks_for_empty_runs(request.args):
-            criteria.append(SentBatch.status != EMPTY)
+            criteria.append(NOT_EMPTY_RUN)
         return criteria
 
     @expose("/view/<int:batch_id>")

@@ -17,7 +17,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from app.errors import ValidationError
 from app.extensions import db
-from app.models import Advertiser, BatchCsvIntegration, BatchStatus, Campaign, SentBatch
+from app.models import NOT_EMPTY_RUN, Advertiser, BatchCsvIntegration, Campaign, SentBatch
 from app.services import integration_health, scheduling
 
 DEFAULT_PER_PAGE = 50
@@ -270,7 +270,7 @@ def sent_batches(
         SentBatch.campaign_id == campaign_id if campaign_id is not None else None,
         SentBatch.integration_id == integration_id if integration_id is not None else None,
         SentBatch.status.in_(status) if status else None,
-        SentBatch.status != BatchStatus.EMPTY.value if not include_empty and not status else None,
+        NOT_EMPTY_RUN if not include_empty and not status else None,
         SentBatch.sent_at >= sent_from if sent_from is not None else None,
         SentBatch.sent_at <= sent_to if sent_to is not None else None,
         contains(SentBatch.advertiser_name, advertiser_name),
