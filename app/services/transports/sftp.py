@@ -139,7 +139,7 @@ class SftpTransport(Transport):
                 remote_size = sftp.stat(final).st_size
             except Exception as exc:
                 _discard(sftp, partial)
-                raise _transfer_error(exc, where, settings["remoteDir"]) from exc
+                raise _transfer_error(exc, where, settings["remoteDir"], _closed(sftp)) from exc
         return DeliveryReceipt(remote=final, remote_size=remote_size)
 
     def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
@@ -157,7 +157,7 @@ class SftpTransport(Transport):
                 except DeliveryError:
                     raise
                 except Exception as exc:
-                    raise _transfer_error(exc, where, clean["remoteDir"]) from exc
+                    raise _transfer_error(exc, where, clean["remoteDir"], _closed(sftp)) from exc
             return f"Connected to {where} as {clean['username']}; {clean['remoteDir']} is writable."
 
         return self.run_test(attempt, settings, secret)
@@ -267,8 +267,19 @@ def _discard(sftp: paramiko.SFTPClient, partial: str) -> None:
         sftp.remove(partial)
 
 
-def _transfer_error(exc: Exception, where: str, remote_dir: str) -> DeliveryError:
-    """A failure during the transfer, as a DeliveryError that says whether to retry."""
+def _closed(sftp: paramiko.SFTPClient) -> bool:
+    """Whether the SFTP session is gone (the server dropped the connection)."""
+    channel = sftp.get_channel()
+    return channel is None or channel.closed
+
+
+def _transfer_error(exc: Exception, where: str, remote_dir: str, closed: bool = False) -> DeliveryError:
+    """A failure during the transfer, as a DeliveryError that says whether to retry.
+
+    `closed`: the session was gone by then. A server that drops the connection may first
+    answer the pending write with a bare failure status (paramiko raises an OSError without
+    errno) or not at all (EOFError), depending on timing; both are a lost connection.
+    """
     if isinstance(exc, DeliveryError):
         return exc
     if isinstance(exc, socket.timeout | TimeoutError):
@@ -277,7 +288,9 @@ def _transfer_error(exc: Exception, where: str, remote_dir: str) -> DeliveryErro
         return DeliveryError(f"remote directory {remote_dir} does not exist on {where}", transient=False)
     if isinstance(exc, OSError) and exc.errno == errno.EACCES:
         return DeliveryError(f"permission denied writing to {remote_dir} on {where}", transient=False)
-    if isinstance(exc, paramiko.SSHException | EOFError | ConnectionError):
+    if isinstance(exc, paramiko.SSHException | EOFError | ConnectionError) or (
+        closed and isinstance(exc, OSError) and exc.errno is None
+    ):
         return DeliveryError(f"SFTP connection to {where} was lost during the upload", transient=True)
     if isinstance(exc, OSError):
         # The server's status text is not passed on; the error number says what failed in our words.
