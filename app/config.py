@@ -81,6 +81,13 @@ class Config:
         if self.WORKER_MODE not in ("simple", "fork"):
             raise RuntimeError(f"WORKER_MODE must be simple or fork, not {self.WORKER_MODE!r}")
         self.WORKER_PROCESSES = int(env.get("WORKER_PROCESSES", 1))
+        # The tick queues the scheduled sends of one minute in jobs of SEND_GROUP_SIZE integrations
+        # (1: a job per integration). A group job hands the rest of its group to a new job, at the
+        # front of the queue, once it has run SEND_GROUP_BUDGET seconds (app/services/scheduled_send.py).
+        self.SEND_GROUP_SIZE = int(env.get("SEND_GROUP_SIZE", 20))
+        self.SEND_GROUP_BUDGET = float(env.get("SEND_GROUP_BUDGET", 10))
+        if self.SEND_GROUP_SIZE < 1 or self.SEND_GROUP_BUDGET <= 0:
+            raise RuntimeError("SEND_GROUP_SIZE must be at least 1 and SEND_GROUP_BUDGET above 0")
         self.DELIVERY_TIMEOUT = int(env.get("DELIVERY_TIMEOUT", 60))
         # Comma-separated CIDRs deliveries may reach beyond public addresses (app/services/egress.py).
         # Empty: nothing private, loopback included. `make run` admits loopback for its local servers.

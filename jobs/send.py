@@ -37,3 +37,10 @@ def send_scheduled(integration_id: int, slot_key: str) -> list[dict]:
     outcomes = scheduled_send.send_slot(integration_id, slot_key)
     log.info("scheduled send of integration %s at %s: %s", integration_id, slot_key, outcomes)
     return outcomes
+
+
+def send_scheduled_group(slots: list[list]) -> list[dict]:
+    """The scheduled sends of a group of (integration id, local slot) pairs, one after another."""
+    outcomes = scheduled_send.send_slots([(integration_id, slot_key) for integration_id, slot_key in slots])
+    log.info("scheduled sends of %s slots: %s files", len(slots), len(outcomes))
+    return outcomes

@@ -1,4 +1,4 @@
-"""The 06:00 herd: every due integration taken in one tick, one job per scheduled file, Batch now ahead."""
+"""The 06:00 herd: every due integration taken in one tick, in group jobs of SEND_GROUP_SIZE, Batch now ahead."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from rq import Queue
 
 from app.extensions import db
-from app.services import sending, ticks
+from app.services import scheduled_send, sending, ticks
 from app.services.queueing import SEND_QUEUE
 from jobs.worker import make_worker
 from tests import factories
-from tests.engine_support import batches
+from tests.engine_support import batches, drain
 
 
 def _due(integrations, now) -> None:
@@ -27,14 +27,77 @@ def _run_one_job(app) -> None:
     db.session.expire_all()
 
 
+def _queued_slots(app) -> list[list[int]]:
+    """The integration ids of each queued job, in queue order."""
+    jobs = Queue(SEND_QUEUE, connection=app.extensions["redis"]).jobs
+    return [[slot[0] for slot in job.args[0]] if job.func_name.endswith("group") else [job.args[0]] for job in jobs]
+
+
 def test_more_integrations_than_a_page_are_all_taken_in_one_tick(world, app, monkeypatch):
     monkeypatch.setattr(ticks, "DUE_PER_TICK", 2)  # pages of two: five due integrations take three pages
     now = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
     integrations = [world.a.integration] + [factories.integration(world.a.campaign) for _ in range(4)]
     _due(integrations, now)
     assert sorted(int(k.split(":")[0]) for k in ticks.enqueue_due_sends(now)) == sorted(i.id for i in integrations)
-    assert Queue(SEND_QUEUE, connection=app.extensions["redis"]).count == 5
+    assert _queued_slots(app) == [
+        [i.id for i in integrations[:2]],
+        [i.id for i in integrations[2:4]],
+        [integrations[4].id],
+    ]
     assert ticks.enqueue_due_sends(now) == []  # every slot moved on: nothing twice
+
+
+def test_a_tick_queues_the_minute_in_groups_and_each_slot_gets_one_file(world, app, monkeypatch):
+    monkeypatch.setitem(app.config, "SEND_GROUP_SIZE", 2)
+    now = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    integrations = [world.a.integration] + [factories.integration(world.a.campaign) for _ in range(4)]
+    factories.leads(world.a.campaign, 3)
+    _due(integrations, now)
+    assert len(ticks.enqueue_due_sends(now)) == 5
+    assert [len(ids) for ids in _queued_slots(app)] == [2, 2, 1]
+    drain()
+    for integ in integrations:
+        assert [(b.status, b.lead_count, b.trigger) for b in batches(integ.id)] == [("delivered", 3, "schedule")]
+
+
+def test_a_group_run_again_after_its_worker_died_sends_no_slot_twice(world, app):
+    """RQ retries a job whose worker was killed: the slots the group already sent are skipped."""
+    other = factories.integration(world.a.campaign)
+    factories.leads(world.a.campaign, 2)
+    slots = [(world.a.integration.id, "202606010600"), (other.id, "202606010600")]
+    assert [o["status"] for o in scheduled_send.send_slots(slots)] == ["queued", "queued"]
+    factories.leads(world.a.campaign, 4, prefix="later")  # arrived since: they wait for the next slot
+    assert scheduled_send.send_slots(slots) == []
+    for integ in (world.a.integration, other):
+        assert [(b.status, b.lead_count) for b in batches(integ.id)] == [("delivered", 2)]
+    assert scheduled_send.send_slots([(other.id, "202606020600")])[0]["leadCount"] == 4
+
+
+def test_a_send_that_fails_in_a_group_is_retried_alone_and_the_group_goes_on(world, app):
+    factories.leads(world.a.campaign, 2)
+    missing = 987654  # its claim raises before anything is claimed
+    outcomes = scheduled_send.send_slots([(missing, "202606010600"), (world.a.integration.id, "202606010600")])
+    assert [(o["integrationId"], o["status"]) for o in outcomes] == [(world.a.integration.id, "queued")]
+    assert [b.status for b in batches(world.a.integration.id)] == ["delivered"]
+    assert Queue(SEND_QUEUE, connection=app.extensions["redis"]).job_ids == [f"send-{missing}-202606010600"]
+
+
+def test_a_group_past_its_budget_hands_the_rest_to_a_job_at_the_front(world, app, monkeypatch):
+    monkeypatch.setitem(app.config, "SEND_GROUP_SIZE", 3)
+    monkeypatch.setitem(app.config, "SEND_GROUP_BUDGET", 1e-6)  # spent by the first file
+    now = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    integrations = [world.a.integration] + [factories.integration(world.a.campaign) for _ in range(5)]
+    factories.leads(world.a.campaign, 1)
+    _due(integrations, now)
+    ticks.enqueue_due_sends(now)
+    assert _queued_slots(app) == [[i.id for i in integrations[:3]], [i.id for i in integrations[3:]]]
+    _run_one_job(app)
+    assert [b.status for b in batches(integrations[0].id)] == ["delivered"]
+    # The rest of the first group is next, ahead of the second group.
+    assert _queued_slots(app) == [[i.id for i in integrations[1:3]], [i.id for i in integrations[3:]]]
+    drain()
+    for integ in integrations:
+        assert [(b.status, b.lead_count) for b in batches(integ.id)] == [("delivered", 1)]
 
 
 def test_a_scheduled_send_delivers_its_file_in_its_own_job(world, app):
@@ -77,7 +140,7 @@ def test_batch_now_goes_ahead_of_the_scheduled_herd(world, app):
     factories.leads(world.a.campaign, 3)
     (outcome,) = sending.batch_now([world.a.integration.id], world.a.users["manager"])
     queue = Queue(SEND_QUEUE, connection=app.extensions["redis"])
-    assert queue.job_ids[0] == f"batch-{outcome.batch_id}-claim" and queue.count == 4
+    assert queue.job_ids[0] == f"batch-{outcome.batch_id}-claim" and queue.count == 2  # Batch now, then the group
     _run_one_job(app)
     db.session.expire_all()
     assert batches(world.a.integration.id)[0].status == "delivered"

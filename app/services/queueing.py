@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flask import current_app
@@ -42,8 +43,13 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 # The job functions, by the dotted path RQ resolves in the worker (tests check each resolves).
 PROCESS_BATCH_JOB = "jobs.send.process_batch"
 SCHEDULED_SEND_JOB = "jobs.send.send_scheduled"
+SCHEDULED_GROUP_JOB = "jobs.send.send_scheduled_group"
 DELIVER_ALERT_JOB = "jobs.alerts.deliver_alert"
-JOBS = (PROCESS_BATCH_JOB, SCHEDULED_SEND_JOB, DELIVER_ALERT_JOB)
+JOBS = (PROCESS_BATCH_JOB, SCHEDULED_SEND_JOB, SCHEDULED_GROUP_JOB, DELIVER_ALERT_JOB)
+# A scheduled send raises only while nothing is claimed (the claim is one transaction: database
+# away), so running it again is safe; after the claim the file is the lease's and the
+# reconciler's, never the job's retry.
+SCHEDULED_RETRY = Retry(max=3, interval=[10, 60, 300])
 
 
 def get_queue(name: str = SEND_QUEUE) -> Queue:
@@ -130,18 +136,24 @@ def _scheduled_send_data(integration_id: int, slot_key: str):
         timeout=int(current_app.config["SEND_JOB_TIMEOUT"]),
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
-        # It raises only while nothing is claimed (the claim is one transaction: database
-        # away), so running it again is safe; after the claim the file is the lease's and
-        # the reconciler's, never the job's retry.
-        retry=Retry(max=3, interval=[10, 60, 300]),
+        retry=SCHEDULED_RETRY,
         description=f"scheduled send of integration {integration_id} at {slot_key}",
     )
+
+
+def _slot_marker(integration_id: int, slot_key: str) -> str:
+    """A Redis key per queued scheduled slot: the job id guard of a slot sent in a group job."""
+    return f"bm:scheduled-slot:{integration_id}:{slot_key}"
+
+
+# A marker outlives any tick that could still be racing for its slot.
+SLOT_MARKER_TTL = 24 * 3600
 
 
 def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
     """Queue the scheduled send of one integration for one local time slot (once per slot)."""
     data = _scheduled_send_data(integration_id, slot_key)
-    return _enqueue_unique(
+    job = _enqueue_unique(
         get_queue(SEND_QUEUE),
         SCHEDULED_SEND_JOB,
         data.job_id,
@@ -152,28 +164,71 @@ def enqueue_scheduled_send(integration_id: int, slot_key: str) -> Job | None:
         retry=data.retry,
         description=data.description,
     )
+    if job is not None:
+        get_redis().set(_slot_marker(integration_id, slot_key), job.id, ex=SLOT_MARKER_TTL)
+    return job
+
+
+def scheduled_group_job_id(slots: Sequence[tuple[int, str]], suffix: str = "") -> str:
+    """`sends-<first id>-<its slot>-<n>`: a group is named by its first slot and its size."""
+    first_id, first_key = slots[0]
+    return f"sends-{first_id}-{first_key}-{len(slots)}{suffix}"
+
+
+def _scheduled_group_data(slots: Sequence[tuple[int, str]], suffix: str = "", *, at_front: bool = False):
+    return Queue.prepare_data(
+        SCHEDULED_GROUP_JOB,
+        ([list(slot) for slot in slots],),
+        job_id=scheduled_group_job_id(slots, suffix),
+        # SEND_JOB_TIMEOUT is a file's; the group's sends run one after another.
+        timeout=int(current_app.config["SEND_JOB_TIMEOUT"]) * len(slots),
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        # Raised only before the group's first claim; a retry skips the slots already sent.
+        retry=SCHEDULED_RETRY,
+        description=f"scheduled sends of {len(slots)} integrations from {slots[0][0]} at {slots[0][1]}",
+        at_front=at_front,
+    )
 
 
 def enqueue_scheduled_sends(slots: list[tuple[int, str]]) -> list[bool]:
     """Queue many scheduled sends in two Redis round trips; True for each one queued now.
 
-    A slot whose job id already exists is not queued twice (the job id guard of
-    enqueue_scheduled_send, checked in one pipeline). The jobs go in with one
-    MULTI/EXEC: all of them or, if Redis fails, none.
+    The sends go in jobs of SEND_GROUP_SIZE slots (app.services.scheduled_send.send_slots):
+    at 06:00 thousands of small files fall due together, and a job per file spent more in
+    RQ's own bookkeeping than in the file. A slot already queued (its marker, set with its
+    job, or the job id of its single job) is not queued twice. The jobs and markers go in
+    with one MULTI/EXEC: all of them or, if Redis fails, none.
     """
+    size = int(current_app.config.get("SEND_GROUP_SIZE", 1))
     queue = get_queue(SEND_QUEUE)
     with queue.connection.pipeline(transaction=False) as pipe:
         for integration_id, slot_key in slots:
-            pipe.exists(Job.key_for(scheduled_job_id(integration_id, slot_key)))
+            pipe.exists(_slot_marker(integration_id, slot_key), Job.key_for(scheduled_job_id(integration_id, slot_key)))
         existing = pipe.execute()
     fresh = [slot for slot, found in zip(slots, existing, strict=True) if not found]
-    if fresh:
-        queue.enqueue_many([_scheduled_send_data(*slot) for slot in fresh])
     for slot in slots:
         if slot not in fresh:
-            log.info("job %s already exists; not enqueued twice", scheduled_job_id(*slot))
+            log.info("scheduled send of integration %s at %s already queued; not queued twice", *slot)
+    if fresh:
+        if size == 1:
+            datas = [_scheduled_send_data(*slot) for slot in fresh]
+        else:
+            datas = [_scheduled_group_data(fresh[start : start + size]) for start in range(0, len(fresh), size)]
+        with queue.connection.pipeline() as pipe:
+            for data, start in zip(datas, range(0, len(fresh), size), strict=True):
+                for integration_id, slot_key in fresh[start : start + size]:
+                    pipe.set(_slot_marker(integration_id, slot_key), data.job_id, ex=SLOT_MARKER_TTL)
+            queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
     fresh_set = set(fresh)
     return [slot in fresh_set for slot in slots]
+
+
+def enqueue_scheduled_group(slots: Sequence[tuple[int, str]]) -> Job:
+    """Queue the rest of a group that ran out of its budget, at the front of the queue."""
+    data = _scheduled_group_data(slots, f"-rest-{time.time_ns() // 1_000_000}", at_front=True)
+    return get_queue(SEND_QUEUE).enqueue_many([data])[0]
 
 
 def enqueue_alert(event_id: int) -> Job | None:

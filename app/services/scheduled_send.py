@@ -17,13 +17,89 @@ once, and failing that the lease runs out and the reconciler finds the batch.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
-from app.models import Trigger
-from app.services import campaign_end, integration_health, pipeline, queueing, sending
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import BatchCsvIntegration, SentBatch, Trigger
+from app.services import campaign_end, integration_health, pipeline, queueing, scheduling, sending
 from app.services.actors import SYSTEM
 from app.services.lease import LeaseOffer
 
 log = logging.getLogger(__name__)
+
+
+def send_slots(slots: Sequence[tuple[int, str]]) -> list[dict]:
+    """The scheduled sends of a group of slots (queueing.enqueue_scheduled_sends), one after another.
+
+    A job per file spent more in RQ's bookkeeping than in a 200-lead file, so the tick
+    queues SEND_GROUP_SIZE slots per job. Each send is the same send_slot as a job of its
+    own, and a group keeps what a job per file promised:
+    - a send that raises has claimed nothing (send_slot); it goes on in a job of its own
+      with the retries of a single scheduled send, and the group goes on;
+    - slots already sent (an RQ retry of a group whose worker was killed) are skipped, so
+      a retry never gives a slot a second file;
+    - once the group has run SEND_GROUP_BUDGET seconds the rest go to a new job at the
+      front of the queue, so a slow destination holds back only the file it is sending.
+    """
+    slots = [(int(integration_id), str(slot_key)) for integration_id, slot_key in slots]
+    sent = _already_sent(slots)
+    budget = float(current_app.config["SEND_GROUP_BUDGET"])
+    started = time.monotonic()
+    outcomes: list[dict] = []
+    for index, (integration_id, slot_key) in enumerate(slots):
+        if index and time.monotonic() - started > budget and _hand_over_rest(slots[index:]):
+            break
+        if (integration_id, slot_key) in sent:
+            log.info("integration %s slot %s was already sent by this group; skipped", integration_id, slot_key)
+            continue
+        try:
+            outcomes += send_slot(integration_id, slot_key)
+        except Exception:
+            db.session.rollback()
+            log.exception(
+                "scheduled send of integration %s at %s failed; retried in a job of its own", integration_id, slot_key
+            )
+            try:
+                queueing.enqueue_scheduled_send(integration_id, slot_key)
+            except Exception:  # Redis away too: its leads stay pending for the next slot
+                log.exception("could not queue the retry of integration %s at %s", integration_id, slot_key)
+    return outcomes
+
+
+def _already_sent(slots: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The slots of `slots` that have a scheduled file or empty run recorded (one query)."""
+    if not slots:
+        return set()
+    # counted_at is the slot's UTC instant; a local key is at most 14 h from UTC.
+    since = min(datetime.strptime(key, "%Y%m%d%H%M") for _, key in slots) - timedelta(days=1)
+    rows = db.session.execute(
+        select(SentBatch.integration_id, SentBatch.counted_at, BatchCsvIntegration.timezone)
+        .join(BatchCsvIntegration, BatchCsvIntegration.id == SentBatch.integration_id)
+        .where(
+            SentBatch.integration_id.in_({integration_id for integration_id, _ in slots}),
+            SentBatch.trigger == Trigger.SCHEDULE.value,
+            SentBatch.counted_at >= since.replace(tzinfo=UTC),
+        )
+    ).all()
+    db.session.rollback()
+    recorded = {(row.integration_id, scheduling.slot_key(row.counted_at, row.timezone)) for row in rows}
+    return recorded & set(slots)
+
+
+def _hand_over_rest(rest: list[tuple[int, str]]) -> bool:
+    """Queue the rest of the group as a new job at the front; False (go on here) if Redis refuses."""
+    try:
+        queueing.enqueue_scheduled_group(rest)
+    except Exception:
+        log.exception("could not hand %s scheduled sends to a new job; this job sends them", len(rest))
+        return False
+    log.info("group budget spent; %s scheduled sends handed to a new job", len(rest))
+    return True
 
 
 def send_slot(integration_id: int, slot_key: str) -> list[dict]:
