@@ -144,3 +144,19 @@ def test_batch_now_goes_ahead_of_the_scheduled_herd(world, app):
     _run_one_job(app)
     db.session.expire_all()
     assert batches(world.a.integration.id)[0].status == "delivered"
+
+
+def test_a_group_skips_a_paused_integration_and_one_stopped_with_its_campaign(world, app):
+    from app.models.types import utcnow
+
+    paused, stopped, live = (factories.integration(world.a.campaign) for _ in range(3))
+    factories.leads(world.a.campaign, 2)
+    paused.paused_at = utcnow()
+    ended = factories.campaign(world.a.advertiser)
+    stopped.campaign_id, stopped.deliver_after_end = ended.id, False
+    ended.final_batch_at = utcnow()
+    db.session.commit()
+    slots = [(i.id, "202606010600") for i in (paused, stopped, live)]
+    assert [o["integrationId"] for o in scheduled_send.send_slots(slots)] == [live.id]
+    assert batches(paused.id) == [] and batches(stopped.id) == []
+    assert [b.status for b in batches(live.id)] == ["delivered"]

@@ -67,4 +67,9 @@ def scheduled_sends_stopped(integration_id: int) -> bool:
         .join(Campaign, Campaign.id == BatchCsvIntegration.campaign_id)
         .where(BatchCsvIntegration.id == integration_id)
     ).first()
-    return row is not None and not row.deliver_after_end and row.final_batch_at is not None
+    return row is not None and stops_scheduled_sends(row.deliver_after_end, row.final_batch_at)
+
+
+def stops_scheduled_sends(deliver_after_end: bool, final_batch_at: datetime | None) -> bool:
+    """An integration stops its scheduled sends once its campaign's final batch is out, unless set to go on."""
+    return not deliver_after_end and final_batch_at is not None

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import BatchCsvIntegration, SentBatch, Trigger
+from app.models import BatchCsvIntegration, Campaign, SentBatch, Trigger
 from app.services import campaign_end, integration_health, pipeline, queueing, scheduling, sending
 from app.services.actors import SYSTEM
 from app.services.lease import LeaseOffer
@@ -48,6 +48,7 @@ def send_slots(slots: Sequence[tuple[int, str]]) -> list[dict]:
     """
     slots = [(int(integration_id), str(slot_key)) for integration_id, slot_key in slots]
     sent = _already_sent(slots)
+    held = _held_back({integration_id for integration_id, _ in slots})
     budget = float(current_app.config["SEND_GROUP_BUDGET"])
     started = time.monotonic()
     outcomes: list[dict] = []
@@ -57,8 +58,11 @@ def send_slots(slots: Sequence[tuple[int, str]]) -> list[dict]:
         if (integration_id, slot_key) in sent:
             log.info("integration %s slot %s was already sent by this group; skipped", integration_id, slot_key)
             continue
+        if integration_id in held:
+            log.info("integration %s %s; scheduled send at %s skipped", integration_id, held[integration_id], slot_key)
+            continue
         try:
-            outcomes += send_slot(integration_id, slot_key)
+            outcomes += _send(integration_id, slot_key)
         except Exception:
             db.session.rollback()
             log.exception(
@@ -91,6 +95,32 @@ def _already_sent(slots: list[tuple[int, str]]) -> set[tuple[int, str]]:
     return recorded & set(slots)
 
 
+def _held_back(integration_ids: set[int]) -> dict[int, str]:
+    """Why each of these integrations sends nothing now: paused, or its campaign ended and it stops then.
+
+    Read once for the group, as send_slot reads it before each send: neither is read under
+    the claim's lock, so a pause that lands while the group runs holds back its next slot.
+    """
+    rows = db.session.execute(
+        select(
+            BatchCsvIntegration.id,
+            BatchCsvIntegration.paused_at,
+            BatchCsvIntegration.deliver_after_end,
+            Campaign.final_batch_at,
+        )
+        .join(Campaign, Campaign.id == BatchCsvIntegration.campaign_id)
+        .where(BatchCsvIntegration.id.in_(integration_ids))
+    ).all()
+    db.session.rollback()
+    held = {}
+    for row in rows:
+        if row.paused_at is not None:
+            held[row.id] = "is paused"
+        elif campaign_end.stops_scheduled_sends(row.deliver_after_end, row.final_batch_at):
+            held[row.id] = "stopped with its campaign's end"
+    return held
+
+
 def _hand_over_rest(rest: list[tuple[int, str]]) -> bool:
     """Queue the rest of the group as a new job at the front; False (go on here) if Redis refuses."""
     try:
@@ -113,6 +143,11 @@ def send_slot(integration_id: int, slot_key: str) -> list[dict]:
     if campaign_end.scheduled_sends_stopped(integration_id):
         log.info("integration %s: campaign ended, set to stop; scheduled send at %s skipped", integration_id, slot_key)
         return []
+    return _send(integration_id, slot_key)
+
+
+def _send(integration_id: int, slot_key: str) -> list[dict]:
+    """Claim the slot's leads, then build, store and deliver its first file in this job."""
     offer = LeaseOffer()
     outcomes = sending.send_integration(integration_id, Trigger.SCHEDULE.value, SYSTEM, slot_key, lease=offer)
     first = next((o for o in outcomes if o.status == "queued" and o.batch_id is not None), None)
