@@ -88,6 +88,31 @@ def test_bad_payloads_name_the_field_and_write_nothing(world, payload, bad_key):
     assert _count(Lead) == 0 and _count(QueueEntry) == 0
 
 
+def test_values_are_stored_exactly_as_sent(world):
+    # The rows travel to the database as one JSON document: every character that JSON escapes,
+    # non-ASCII text and each scalar type must come back unchanged.
+    fields = {
+        "email": " Ana.O'Brien@Example.COM ",
+        "phone": "+44 (20) 7946-0958",
+        "quote": 'say "hi", \\ back\\slash',
+        "lines": "one\ntwo\tthree\r",
+        "text": "Zoë, Ünal & 東京 \U0001f600",
+        "int": 12345678901234,
+        "float": 1.5,
+        "yes": True,
+        "none": None,
+        "empty": "",
+    }
+    external_id = 'crm "7" \\ é \U0001f600'
+    result = ingest_leads(world.a.campaign, [{"externalId": external_id, "status": "valid", "fields": fields}])
+    assert result.to_dict() == {"accepted": 1, "duplicates": 0, "queued": 1, "updated": 0}
+    db.session.expire_all()
+    lead = db.session.scalar(select(Lead))
+    assert lead.external_id == external_id
+    assert lead.fields == fields
+    assert (lead.email_key, lead.phone_key) == ("ana.o'brien@example.com", "+442079460958")
+
+
 def test_more_than_the_limit_is_refused_whole(world):
     payload = [_lead(f"L{i}") for i in range(MAX_LEADS_PER_REQUEST + 1)]
     with pytest.raises(ValidationError):

@@ -72,6 +72,14 @@ def test_proper_pairs_and_large_finite_numbers_are_accepted(client, world):
     assert lead.external_id == "\U0001f600" and float(lead.fields["age"]) == 1e308
 
 
+def test_text_that_only_looks_like_a_refused_number_is_stored_as_text(client, world):
+    fields = {"note": "NaN 1e400 Infinity", "ref": "intake-1733000000", "code": "9" * 400}
+    raw = json.dumps({"leads": [{"externalId": "L1", "status": "valid", "fields": fields}]})
+    response = _post(client, f"/api/v4/campaigns/{world.a.campaign.id}/leads", raw, world.a.tokens["manager"])
+    assert response.status_code == 201, response.json
+    assert db.session.scalar(select(Lead)).fields == fields
+
+
 @pytest.mark.parametrize(
     ("raw", "field"),
     [

@@ -22,6 +22,8 @@ from app.services.lead_status import change_statuses
 
 MAX_LEADS_PER_REQUEST = 10_000
 MAX_EXTERNAL_ID = 200
+# A tuple, not `str | int | ...`: isinstance against a union is ~2x slower, 80,000 times a request.
+_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def validate_leads(leads: Any) -> list[dict]:
             errors[f"{where}.status"] = ["required, a string of at most 30 characters"]
         if not isinstance(fields, dict):
             errors[f"{where}.fields"] = ["must be an object"]
-        elif any(not isinstance(v, str | int | float | bool | type(None)) for v in fields.values()):
+        elif not all(isinstance(v, _SCALARS) for v in fields.values()):
             errors[f"{where}.fields"] = ["values must be strings, numbers, booleans or null"]
         unknown = set(lead) - {"externalId", "status", "fields"}
         if unknown:
@@ -85,16 +87,15 @@ def validate_leads(leads: Any) -> list[dict]:
 
 
 # Each table gets ONE set-based statement whatever the payload size: the rows travel as
-# arrays (PostgreSQL unnest) or one JSON document (SQLite json_each), so there is no
+# one JSON document (PostgreSQL json_to_recordset, SQLite json_each), so there is no
 # per-row parameter binding or statement splitting. This is what makes bulk intake fast.
+# Not text[] arrays on PostgreSQL: psycopg quotes every array element in Python (a regex
+# substitution per `"` of each lead's fields JSON), which was half of a request's CPU.
 _LEADS_SQL = {
     "postgresql": """
         INSERT INTO leads (campaign_id, external_id, status, fields, email_key, phone_key, created_at)
-        SELECT :campaign_id, x.e, x.s, CAST(x.f AS jsonb), x.m, x.p, :now
-        FROM unnest(
-            CAST(:external_ids AS text[]), CAST(:statuses AS text[]), CAST(:fields AS text[]),
-            CAST(:emails AS text[]), CAST(:phones AS text[])
-        ) AS x(e, s, f, m, p)
+        SELECT :campaign_id, x.e, x.s, x.f, x.m, x.p, :now
+        FROM json_to_recordset(CAST(:rows AS json)) AS x(e text, s text, f jsonb, m text, p text)
         ON CONFLICT (campaign_id, external_id) DO NOTHING
         RETURNING id, status, external_id""",
     "sqlite": """
@@ -121,12 +122,15 @@ def _insert_leads(dialect: str, campaign_id: int, rows: list[dict], now) -> list
     """Insert new leads, skip known external ids; (id, status, external id) of the inserted ones."""
     keys = [keys_of(r["fields"]) for r in rows]
     if dialect == "postgresql":
+        # ensure_ascii=False: the document goes as UTF-8 text, PostgreSQL decodes no \u escapes.
         params = {
-            "external_ids": [r["external_id"] for r in rows],
-            "statuses": [r["status"] for r in rows],
-            "fields": [json.dumps(r["fields"]) for r in rows],
-            "emails": [email for email, _ in keys],
-            "phones": [phone for _, phone in keys],
+            "rows": json.dumps(
+                [
+                    {"e": r["external_id"], "s": r["status"], "f": r["fields"], "m": email, "p": phone}
+                    for r, (email, phone) in zip(rows, keys, strict=True)
+                ],
+                ensure_ascii=False,
+            )
         }
     else:
         params = {
