@@ -261,3 +261,16 @@ def test_a_build_stopped_mid_copy_stores_nothing_and_leaves_the_session_usable(w
     # The COPY was ended and its savepoint rolled back: the same transaction goes on.
     assert db.session.execute(text("SELECT count(*) FROM queue_entries")).scalar() == len(AWKWARD)
     assert _copy(batch, FileSettings()) == _python(batch, FileSettings())
+
+
+def test_a_file_built_after_the_first_build_on_a_connection_rolled_back_is_still_written(world):
+    # The first COPY on a connection creates pg_temp.bm_py_float and notes it on the
+    # connection; a rollback of that transaction drops the function but not the note.
+    batch = _claim(world, _payload())
+    settings = FileSettings()
+    first = _copy(batch, settings)
+    db.session.rollback()
+    pooled = db.session.connection().connection
+    assert pooled.info.get(copy_csv._PY_FLOAT_CREATED)
+    assert db.session.scalar(text("SELECT to_regprocedure('pg_temp.bm_py_float(text)')")) is None
+    assert _copy(batch, settings) == first == _python(batch, settings)

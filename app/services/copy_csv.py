@@ -95,6 +95,9 @@ END
 $f$
 """
 
+# The key of the note, in the DBAPI connection's info, that this connection has created it.
+_PY_FLOAT_CREATED = "copy_csv.bm_py_float"
+
 
 class CopyUnsupported(Exception):
     """The batch holds a value the SQL cannot write exactly as the Python writer does."""
@@ -230,7 +233,8 @@ def write_copy(
     Raises CopyUnsupported, having written part of the file, when a value needs the
     Python writer: the caller starts the file again.
     """
-    conn = db.session.connection().connection.driver_connection
+    pooled = db.session.connection().connection  # its info dict lives as long as the DBAPI connection
+    conn = pooled.driver_connection
     utf8 = codecs.lookup(settings.encoding).name == "utf-8"
     encode = None if utf8 else codecs.getincrementalencoder(settings.encoding)(errors="replace").encode
     decode = None if utf8 else codecs.getincrementaldecoder("utf-8")().decode
@@ -238,16 +242,16 @@ def write_copy(
     header = _header(mapping, settings) if settings.header else ""
     if header:
         out.write(header.encode("utf-8") if encode is None else encode(header))
+    statement = copy_statement(batch, mapping, settings)
+
+    def write(copy: psycopg.Copy) -> None:
+        for chunk in guard(_chunks(copy)):
+            if crlf is not None:
+                chunk = crlf(chunk)
+            out.write(chunk if encode is None else encode(decode(chunk)))
+
     try:
-        # A savepoint, so a refused value leaves the caller's transaction usable.
-        with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute(_PY_FLOAT)
-            with cursor.copy(copy_statement(batch, mapping, settings)) as copy:
-                for chunk in guard(_chunks(copy)):
-                    if crlf is not None:
-                        chunk = crlf(chunk)
-                    out.write(chunk if encode is None else encode(decode(chunk)))
-            rows = cursor.rowcount
+        rows = _copy(conn, pooled.info, statement, write)
     except psycopg.errors.DataError as exc:
         raise CopyUnsupported(str(exc).splitlines()[0]) from exc
     if encode is not None and (header or rows):
@@ -255,6 +259,37 @@ def write_copy(
         if tail:
             out.write(tail)
     return rows
+
+
+def _copy(conn: psycopg.Connection, info: dict, statement: sql.Composed, write: Callable[[psycopg.Copy], None]) -> int:
+    """Run the COPY; returns its row count.
+
+    pg_temp.bm_py_float lives as long as the connection, so it is created once per
+    connection (noted in `info`), not per file. A rollback of the transaction that created
+    it drops it again (with the temporary schema, if that was new), unseen by the note: the
+    COPY then fails while PostgreSQL parses it, before it sends a row, and runs again after
+    creating the function.
+    """
+    try:
+        rows = _copy_in_savepoint(conn, statement, write, create=not info.get(_PY_FLOAT_CREATED))
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
+        if not info.pop(_PY_FLOAT_CREATED, False):
+            raise
+        rows = _copy_in_savepoint(conn, statement, write, create=True)
+    info[_PY_FLOAT_CREATED] = True
+    return rows
+
+
+def _copy_in_savepoint(
+    conn: psycopg.Connection, statement: sql.Composed, write: Callable[[psycopg.Copy], None], *, create: bool
+) -> int:
+    # A savepoint, so a refused value leaves the caller's transaction usable.
+    with conn.transaction(), conn.cursor() as cursor:
+        if create:
+            cursor.execute(_PY_FLOAT)
+        with cursor.copy(statement) as copy:
+            write(copy)
+        return cursor.rowcount
 
 
 def build_and_store_batch(
