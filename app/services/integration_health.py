@@ -88,45 +88,42 @@ def file_failed(batch_id: int) -> list[int | None]:
     return events
 
 
-def file_delivered(batch_id: int, sent_at: datetime | None = None) -> list[int | None]:
-    """Record a delivered file (caller's transaction); a first success after failures raises "recovered".
+def file_delivered(batch: SentBatch, sent_at: datetime) -> list[int | None]:
+    """Record a delivered file: the integration's last send and health (caller's transaction).
 
-    The common case (no failure streak, a file with leads) is one read and one UPDATE; the
-    ORM objects an alert needs are loaded only when one is raised.
+    A first success after failures raises "recovered". The common case (no failure streak,
+    a file with leads) is one UPDATE, which returns the streak it found under its row lock;
+    the ORM objects an alert needs are loaded only when one is raised. `batch` is the
+    delivered file as its job holds it (integration, lead count, resend: fixed at its claim).
     """
-    row = db.session.execute(
-        select(
-            SentBatch.integration_id,
-            SentBatch.lead_count,
-            SentBatch.resend_of_id,
-            SentBatch.sent_at,
-            Ints.consecutive_failures,
-        )
-        .join(Ints, Ints.id == SentBatch.integration_id)
-        .where(SentBatch.id == batch_id)
-    ).one()
-    failures = row.consecutive_failures or 0
+    integration_id, batch_id = batch.integration_id, batch.id
+    # last_sent_at moves updated_at as the pipeline's own update of it always did; the
+    # health columns alone would not (_keep_updated_at).
+    failures = (
+        db.session.execute(
+            update(Ints)
+            .where(Ints.id == integration_id)
+            .values(last_sent_at=sent_at, last_file_status="delivered", last_file_at=sent_at)
+            .returning(Ints.consecutive_failures)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        or 0
+    )
     reset = 0
     if failures:
         # Only the file that resets a streak (a conditional UPDATE) raises the recovery.
         reset = db.session.execute(
             update(Ints)
-            .where(Ints.id == row.integration_id, Ints.consecutive_failures > 0)
+            .where(Ints.id == integration_id, Ints.consecutive_failures > 0)
             .values(consecutive_failures=0, **_keep_updated_at())
             .execution_options(synchronize_session=False)
         ).rowcount
-    db.session.execute(
-        update(Ints)
-        .where(Ints.id == row.integration_id)
-        .values(last_file_status="delivered", last_file_at=sent_at or row.sent_at or utcnow(), **_keep_updated_at())
-        .execution_options(synchronize_session=False)
-    )
-    empty = row.lead_count == 0 and row.resend_of_id is None
+    empty = batch.lead_count == 0 and batch.resend_of_id is None
     if not (reset or empty):
         return []
     batch = db.session.get(SentBatch, batch_id)
     db.session.refresh(batch)
-    integration = db.session.get(Ints, row.integration_id)
+    integration = db.session.get(Ints, integration_id)
     db.session.refresh(integration)
     events = []
     if reset:

@@ -21,6 +21,9 @@ from typing import BinaryIO
 
 from flask import current_app
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import Row, select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import DeliveryError, DomainError
 from app.extensions import db
@@ -68,13 +71,14 @@ def process_leased(lease: Lease, *, final_attempt: bool = True, retry_in: int | 
     batch_id = lease.batch_id
     lease.start()
     try:
-        batch = db.session.get(SentBatch, batch_id)
+        batch = _load(batch_id)
+        known: str | None = None  # the status our own last write proved, so the row is not read again
         try:
             counted = False
             if batch.status == BatchStatus.CLAIMED.value:
                 counted = _build_and_store(batch, lease)
             if batch.status == BatchStatus.STORED.value:
-                _deliver(batch, lease, just_stored=counted)
+                known = _deliver(batch, lease, just_stored=counted)
         except (RetryLater, LeaseLost):
             raise
         except Exception as exc:
@@ -88,6 +92,8 @@ def process_leased(lease: Lease, *, final_attempt: bool = True, retry_in: int | 
                 raise RetryLater(message) from exc
             _fail(lease, message)
             log.warning("batch %s failed: %s", batch_id, message)
+        if known is not None:
+            return known
         db.session.refresh(batch)
         return batch.status
     except LeaseLost as exc:
@@ -116,21 +122,55 @@ def _message(exc: Exception) -> str:
     return text[:MAX_ERROR]
 
 
+def _load(batch_id: int) -> SentBatch:
+    """The batch with its integration, in one query (the claim's commit expired both)."""
+    return db.session.execute(
+        select(SentBatch)
+        .options(joinedload(SentBatch.integration))
+        .where(SentBatch.id == batch_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _commit_keeping(batch: SentBatch, row: Row) -> None:
+    """Commit, keeping the loaded batch and integration as they are, with `row` written on the batch.
+
+    `row` is what our own conditional UPDATE wrote (its RETURNING), and the lease keeps
+    every other writer off the batch, so reading it back would only repeat these values.
+    The integration stays as read at the start of this job (its delivery settings are
+    used for the delivery this job counted). The job's last commit (or rollback) expires
+    everything as usual.
+    """
+    for key, value in row._mapping.items():
+        set_committed_value(batch, key, value)
+    session = db.session()
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
 def _mine(lease: Lease):
     """The WHERE clause of a write only the lease holder may make."""
     table = SentBatch.__table__
     return (table.c.id == lease.batch_id) & (table.c.lease_owner == lease.token)
 
 
-def _transition(lease: Lease, expected: str, *, commit: bool = True, **values) -> bool:
-    """Move a batch from `expected` to new values; False if someone else moved it first."""
+def _transition(lease: Lease, expected: str, **values) -> Row | None:
+    """Move a batch from `expected` to new values (not committed).
+
+    Returns the values as written (RETURNING), or None if someone else moved it first.
+    """
     table = SentBatch.__table__
-    changed = db.session.execute(
-        table.update().where(_mine(lease), table.c.status == expected).values(updated_at=utcnow(), **values)
-    ).rowcount
-    if commit:
-        db.session.commit()
-    return bool(changed)
+    values["updated_at"] = utcnow()
+    return db.session.execute(
+        table.update()
+        .where(_mine(lease), table.c.status == expected)
+        .values(**values)
+        .returning(*(table.c[key] for key in values))
+    ).first()
 
 
 def _note_error(lease: Lease, message: str, retry_in: int | None) -> None:
@@ -193,7 +233,7 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> bool:
     # The delivery that follows at once is counted with the store, in one commit (the attempt
     # is still counted before it starts, so a crash mid-upload shows).
     attempt = {} if integration is None else _attempt_values(integration)
-    _transition(
+    stored_row = _transition(
         lease,
         BatchStatus.CLAIMED.value,
         status=BatchStatus.STORED.value,
@@ -205,7 +245,11 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> bool:
         stored_at=utcnow(),
         **attempt,
     )
-    db.session.refresh(batch)
+    if stored_row is not None:
+        _commit_keeping(batch, stored_row)
+    else:
+        db.session.commit()
+        db.session.refresh(batch)
     return bool(attempt)
 
 
@@ -213,8 +257,11 @@ def _attempt_values(integration: BatchCsvIntegration) -> dict:
     return {"attempts": SentBatch.__table__.c.attempts + 1, "delivery_method": integration.delivery_method}
 
 
-def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> None:
-    """Deliver the stored file; `just_stored`: this job wrote it (and counted the attempt) a moment ago."""
+def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> str | None:
+    """Deliver the stored file; `just_stored`: this job wrote it (and counted the attempt) a moment ago.
+
+    Returns "delivered" when this job delivered it, else None (someone else moved the batch).
+    """
     store = get_store()
     if not just_stored:
         # Invariant 3: what goes out is exactly what was recorded. A file this job has just
@@ -247,10 +294,16 @@ def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> No
     if not just_stored:
         # The attempt is counted before it starts, so a crash mid-upload still shows.
         table = SentBatch.__table__
-        db.session.execute(
-            table.update().where(_mine(lease)).values(updated_at=utcnow(), **_attempt_values(integration))
-        )
-        db.session.commit()
+        counted = db.session.execute(
+            table.update()
+            .where(_mine(lease))
+            .values(updated_at=utcnow(), **_attempt_values(integration))
+            .returning(table.c.attempts, table.c.delivery_method, table.c.updated_at)
+        ).first()
+        if counted is not None:
+            _commit_keeping(batch, counted)
+        else:
+            db.session.commit()
     receipt = transport.deliver(source, dict(integration.delivery or {}), secret)
     # Invariant 3: the size the destination reports holding must be the stored size. E-mail (and
     # an FTP server without SIZE) cannot report one (remote_size None): there the guard is the
@@ -263,25 +316,23 @@ def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> No
         )
     now = utcnow()
     # Delivered, the integration's last send and health, and the lease freed: one commit.
-    if _transition(
+    delivered = _transition(
         lease,
         BatchStatus.STORED.value,
-        commit=False,
         status=BatchStatus.DELIVERED.value,
         sent_at=now,
         last_error=None,
         next_attempt_at=None,
         **leases.FREE,
-    ):
-        ints = BatchCsvIntegration.__table__
-        db.session.execute(ints.update().where(ints.c.id == batch.integration_id).values(last_sent_at=now))
-        events = integration_health.file_delivered(batch.id, sent_at=now)
+    )
+    if delivered is None:
         db.session.commit()
-        lease.mark_freed()
-        alerts.dispatch(events)
-    else:
-        db.session.commit()
-    db.session.refresh(batch)
+        return None
+    events = integration_health.file_delivered(batch, sent_at=now)
+    db.session.commit()
+    lease.mark_freed()
+    alerts.dispatch(events)
+    return BatchStatus.DELIVERED.value
 
 
 def _verify_stored(batch: SentBatch, store) -> None:
