@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import abort, current_app, flash, g, get_template_attribute, has_request_context, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.template import BaseListRowAction, EditRowAction
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from wtforms import SelectChoice
 
 from admin_views.filters import Converter
+from admin_views.rows import BUTTONS, PageButtons, PageRows
 from app.auth.redirects import is_local_path
 from app.errors import DomainError
 from app.extensions import db
@@ -133,7 +134,11 @@ class CappedCount:
 
 
 class MacroRowAction(BaseListRowAction):
-    """A row button rendered by a macro in admin/bm/row_actions.html, shown to `role` and up."""
+    """A row button of admin_views.rows.BUTTONS (by name: `macro`), shown to `role` and up.
+
+    The list pages draw these in Python for the whole page (admin_views.rows); render() serves
+    Flask-Admin's own row loop, for a table that mixes in one of Flask-Admin's row actions.
+    """
 
     def __init__(self, macro: str, title: str, role: str = Role.VIEWER.value) -> None:
         super().__init__(title=title)
@@ -145,14 +150,7 @@ class MacroRowAction(BaseListRowAction):
         # 2.2.1 (canary: tests/test_flask_admin_canary.py).
         if not has_role(self.role):
             return ""
-        return self._macro()(view=context.resolve("admin_view"), row_id=row_id, row=row, return_url=request.full_path)
-
-    def _macro(self) -> Any:
-        # One lookup per app, not per row: a page renders dozens of these.
-        macros = current_app.extensions.setdefault("bm.row_macros", {})
-        if self.macro not in macros:
-            macros[self.macro] = get_template_attribute("admin/bm/row_actions.html", self.macro)
-        return macros[self.macro]
+        return PageButtons(context.resolve("admin_view"), [BUTTONS[self.macro]]).html(str(row_id), row)
 
 
 class TenantModelView(SecuredMixin, ModelView):
@@ -256,7 +254,17 @@ class TenantModelView(SecuredMixin, ModelView):
         if template == self.list_template and "data" in kwargs and not kwargs["data"]:
             # Nothing to select: no "With selected" menu and no select-all box on an empty table.
             kwargs["actions"] = []
+        if template == self.list_template and "list_row_actions" in kwargs:
+            kwargs["bm_rows"] = self.page_rows(kwargs["list_columns"], kwargs["list_row_actions"], kwargs["actions"])
         return super().render(template, **kwargs)
+
+    def page_rows(self, list_columns: list, row_actions: list, actions: list) -> PageRows | None:
+        """The page's rows drawn in Python (admin_views.rows), or None when a row action or an
+        editable column is Flask-Admin's own (its template draws those rows)."""
+        if self.column_editable_list or not all(isinstance(a, MacroRowAction) for a in row_actions):
+            return None
+        buttons = [BUTTONS[a.macro] for a in row_actions if has_role(a.role)]
+        return PageRows(self, list_columns, buttons, bool(actions))
 
     def get_list_row_actions(self) -> list:
         # Flask-Admin's Edit is an icon alone; ours says "Edit" like every other row button.

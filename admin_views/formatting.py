@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import humanize
-from flask import has_request_context
+from flask import g, has_request_context, request
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -46,9 +46,18 @@ def _zone(name: str) -> ZoneInfo:
 
 def user_zone() -> ZoneInfo:
     """The zone the signed-in person reads times in (My account); UTC without one."""
-    if has_request_context() and current_user and current_user.is_authenticated:
-        return _zone(getattr(current_user, "timezone", None) or "UTC")
-    return _zone("UTC")
+    if not has_request_context():
+        return _zone("UTC")
+    # Once a request: a list page asks for every time cell, each through the current_user proxy.
+    # Kept with the user it was read for (a request may sign someone in or out part way).
+    user = g.get("_login_user")
+    cached = request.environ.get("bm.zone")
+    if cached is not None and user is not None and cached[0] is user:
+        return cached[1]
+    zone = _zone(getattr(current_user, "timezone", None) or "UTC") if current_user.is_authenticated else _zone("UTC")
+    if user is not None:
+        request.environ["bm.zone"] = (user, zone)
+    return zone
 
 
 def exact(value: datetime) -> str:

@@ -66,7 +66,8 @@ class SentBatch(db.Model):
     __tablename__ = "sent_batches"
     __table_args__ = (
         Index("ix_sent_enterprise_id", "enterprise_id", "id"),
-        # The Sent lists leave empty runs out by default (NOT_EMPTY_RUN): page and count by index alone.
+        # The Sent lists leave empty runs out by default (NOT_EMPTY_RUN): page and count by index alone,
+        # name filters too on PostgreSQL (the names included: revision 20261201_40_sent_names_covering).
         Index(
             "ix_sent_enterprise_files",
             "enterprise_id",
@@ -74,6 +75,7 @@ class SentBatch(db.Model):
             "status",
             sqlite_where=text("status <> 'empty'"),
             postgresql_where=text("status <> 'empty'"),
+            postgresql_include=["advertiser_name", "campaign_name", "label"],
         ),
         Index("ix_sent_enterprise_sent_at", "enterprise_id", "sent_at"),
         Index("ix_sent_integration", "integration_id", "id"),
