@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import abort, flash, g, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
@@ -26,6 +27,8 @@ from app.models import Role
 from app.services import preferences
 
 PAGE_SIZES = (20, 50, 100)
+# The characters werkzeug leaves unescaped in a query string (werkzeug.urls._urlencode, 3.1).
+URL_SAFE = "!$'()*,/:;?@"
 # Counting stops here: a filter that matches more rows shows "1,000+" and the
 # page stays fast however big the tables grow (no COUNT(*) over the whole table).
 COUNT_CAP = 1_000
@@ -197,6 +200,33 @@ class TenantModelView(SecuredMixin, ModelView):
     def _list_columns(self, value: list[tuple[str, str]]) -> None:
         # Flask-Admin's _refresh_cache assigns the full list once at start-up.
         self.__dict__["_offered_columns"] = list(value)
+
+    def get_url(self, endpoint: str, **kwargs: Any) -> str:
+        """The list's own links (every sort, pager and page-size link: ~25 a page) from its path,
+        built once a request, plus the query string encoded as url_for encodes it (werkzeug 3.1's
+        _urlencode); any other URL through url_for."""
+        if (
+            endpoint != ".index_view"
+            or not has_request_context()
+            or any(isinstance(v, list | tuple | dict) for v in kwargs.values())
+        ):
+            return super().get_url(endpoint, **kwargs)
+        # ".index_view" is the request's blueprint's, as url_for reads it.
+        paths = request.environ.setdefault("bm.list_paths", {})
+        if request.blueprint not in paths:
+            paths[request.blueprint] = super().get_url(endpoint)
+        path = paths[request.blueprint]
+        query = urlencode([(k, v) for k, v in kwargs.items() if v is not None], safe=URL_SAFE)
+        return f"{path}?{query}" if query else path
+
+    def get_filter_arg(self, index: int, flt: Any) -> str:
+        """Flask-Admin's URL name of a filter, worked out once per filter: a filtered page asks it
+        for every pager and sort link (a regex pass and a caught AttributeError each time)."""
+        names = self.__dict__.setdefault("_bm_filter_args", {})
+        key = (index, flt)
+        if key not in names:
+            names[key] = super().get_filter_arg(index, flt)
+        return names[key]
 
     def offered_columns(self) -> list[tuple[str, str]]:
         """Every (name, label) this table can show."""
