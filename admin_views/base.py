@@ -153,7 +153,7 @@ class MacroRowAction(BaseListRowAction):
         # 2.2.1 (canary: tests/test_flask_admin_canary.py).
         if not has_role(self.role):
             return ""
-        return PageButtons(context.resolve("admin_view"), [BUTTONS[self.macro]]).html(str(row_id), row)
+        return PageButtons([BUTTONS[self.macro]]).html(str(row_id), row)
 
 
 class TenantModelView(SecuredMixin, ModelView):

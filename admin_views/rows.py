@@ -34,7 +34,7 @@ def _fixed(text: str) -> Text:
 class Button:
     """One row button: a link, or a small POST form carrying the CSRF token and the page to return to."""
 
-    endpoint: str  # ".edit_view" is the view's own endpoint
+    endpoint: str  # ".edit_view": the request's blueprint's, as url_for reads it
     key: str  # the url_for argument the row id goes in
     icon: str
     title: Text
@@ -90,7 +90,8 @@ BUTTONS: dict[str, Button] = {
         "fa-play",
         _fixed("Lift the pause and send the pending leads now"),
         "Resume",
-        css="text-success bm-act-resume",
+        "bm-act-resume",
+        "text-success",
         post=True,
         confirm=lambda row_id, row: f'Resume "{row.label}" and send its {row.pending_count} pending leads now?',
         shown=lambda row: bool(row.paused_at),
@@ -173,7 +174,8 @@ BUTTONS: dict[str, Button] = {
         "fa-ban",
         _fixed("Revoke"),
         "Revoke",
-        css="text-danger bm-act-revoke",
+        "bm-act-revoke",
+        "text-danger",
         post=True,
         confirm=lambda row_id, row: f'Revoke the token "{row.name}"? Systems using it stop working at once.',
         shown=lambda row: not row.revoked_at,
@@ -212,14 +214,13 @@ class _Url:
 class PageButtons:
     """The row buttons of one page, for one user: what is per page is computed here once."""
 
-    def __init__(self, view: Any, buttons: list[Button]) -> None:
+    def __init__(self, buttons: list[Button]) -> None:
         return_url = request.full_path
         self.return_url = escape(return_url)
         self.csrf = escape(generate_csrf()) if any(b.post for b in buttons) else Markup("")
         self.buttons = []
         for b in buttons:
-            endpoint = view.endpoint + b.endpoint if b.endpoint.startswith(".") else b.endpoint
-            url = _Url(endpoint, b.key, {"url": return_url} if b.return_url_arg else {})
+            url = _Url(b.endpoint, b.key, {"url": return_url} if b.return_url_arg else {})
             self.buttons.append((b, url))
 
     def html(self, row_id: str, row: Any) -> Markup:
@@ -260,7 +261,7 @@ class PageRows:
     def __init__(self, view: Any, list_columns: list[tuple[str, str]], buttons: list[Button], checkbox: bool) -> None:
         self.view = view
         self.columns = [(name, f'<td class="col-{escape(name)}">') for name, _label in list_columns]
-        self.buttons = PageButtons(view, buttons) if view.column_display_actions else None
+        self.buttons = PageButtons(buttons) if view.column_display_actions else None
         self.checkbox = f'title="{escape(gettext("Select record"))}"' if checkbox else None
 
     @pass_context
