@@ -105,6 +105,10 @@ def process_leased(lease: Lease, *, final_attempt: bool = True, retry_in: int | 
         return "lost"
     finally:
         db.session.rollback()
+        # A rollback outside a transaction expires nothing, and _commit_keeping left the batch
+        # and integration unexpired: no read of this job outlives it (a group job sends many
+        # files in one session).
+        db.session.expire_all()
         lease.release()
 
 
