@@ -228,6 +228,10 @@ def run_one(
     logs.mkdir(parents=True, exist_ok=True)
     with engine.connect() as conn:
         pairs = herd_data.integration_ids(conn)
+        # Nothing may fall due before the slot: the template's integrations keep the next
+        # run their default schedule gave them when it was built (06:00 UTC), and a run
+        # started after that would see `rq cron`'s first tick send them all early.
+        herd_data.disarm(conn)
     Redis.from_url(redis_url).flushdb()
     run = Run(count, workers, storage, backend, copy_s=0.0)
     procs: list[subprocess.Popen] = []

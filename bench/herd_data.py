@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import bindparam, text
@@ -158,6 +158,15 @@ def _copy(conn: Connection, table: str, overrides: dict[str, str], source: str) 
     ]
     values = ", ".join(overrides.get(c, f"p.{c}") for c in columns)
     conn.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} {source}"))
+
+
+def disarm(conn: Connection) -> None:
+    """Move every integration's next run far out, so no tick sends anything until arm()."""
+    from app.models.types import UtcDateTime
+
+    stmt = text("UPDATE batch_integrations SET next_run_at = :later").bindparams(bindparam("later", type_=UtcDateTime))
+    conn.execute(stmt, {"later": datetime(2999, 1, 1, tzinfo=UTC)})
+    conn.commit()
 
 
 def arm(conn: Connection, slot: datetime) -> int:

@@ -5,7 +5,7 @@ so the harness cannot rot silently. No timings here: the benchmark itself is
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,6 +25,12 @@ def test_a_small_herd_is_delivered_once_and_the_check_catches_lost_and_doubled_f
     outbox = tmp_path / "outbox" / str(enterprise_id)
     slot = datetime.now(UTC).replace(second=0, microsecond=0)
     with db.engine.connect() as conn:
+        herd_data.arm(conn, slot - timedelta(hours=1))  # a template built before its 06:00, run after it
+        herd_data.disarm(conn)  # as a run does first: nothing falls due before the slot
+    assert runner.invoke(args=["ops", "tick"]).exit_code == 0
+    run_burst(app)
+    with db.engine.connect() as conn:
+        assert herd_data.progress(conn)["batches"] == 0
         assert herd_data.arm(conn, slot) == COUNT
         pairs = herd_data.integration_ids(conn)
         assert herd_data.progress(conn)["delivered"] == 0

@@ -24,12 +24,17 @@ def validate(cron: str, timezone: str) -> None:
     errors: dict[str, list[str]] = {}
     if not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron):
         errors["cron"] = ["not a valid five-field cron expression"]
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        errors["timezone"] = ["not a known IANA time zone"]
+    _check_timezone(timezone, errors)
     if errors:
         raise ValidationError("invalid schedule", errors)
+
+
+def _check_timezone(timezone: object, errors: dict[str, list[str]]) -> None:
+    """Add the `timezone` error of a schedule whose zone is not a known IANA name."""
+    try:
+        ZoneInfo(timezone)  # type: ignore[arg-type]
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        errors["timezone"] = ["not a known IANA time zone"]
 
 
 def validate_settings(settings: dict) -> str:
@@ -49,10 +54,7 @@ def validate_settings(settings: dict) -> str:
             errors = dict(exc.details)
     else:
         found, errors = schedule_kinds.from_settings(kind, settings)
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            errors["timezone"] = ["not a known IANA time zone"]
+        _check_timezone(timezone, errors)
     if errors:
         raise ValidationError("invalid schedule", errors)
     return " ".join(settings["cron"].split()) if kind == "cron" else found.expression()
