@@ -191,6 +191,8 @@ def _new_batch(
     )
     db.session.add(batch)
     db.session.flush()
+    if lease is not None:
+        lease.keep(batch, integration)
     return batch
 
 

@@ -174,6 +174,15 @@ class LeaseOffer:
         self.token = uuid.uuid4().hex
         self.started = time.monotonic()
         self.until = utcnow() + timedelta(seconds=self.ttl)
+        self.kept: list = []
+
+    def keep(self, *rows) -> None:
+        """Hold the rows of the claim (the batch, its integration) for the job that goes on with it.
+
+        The session holds its clean rows only weakly; these references keep them in its
+        identity map until the file's job uses them (pipeline.process_leased `held`).
+        """
+        self.kept = list(rows)
 
     def values(self) -> dict:
         return {"lease_owner": self.token, "lease_until": self.until}

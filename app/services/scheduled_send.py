@@ -160,7 +160,10 @@ def _process_first(batch_id: int, offer: LeaseOffer) -> None:
     intervals = queueing.retry_intervals()
     try:
         status = pipeline.process_leased(
-            offer.lease(batch_id), final_attempt=not intervals, retry_in=intervals[0] if intervals else None
+            offer.lease(batch_id),
+            final_attempt=not intervals,
+            retry_in=intervals[0] if intervals else None,
+            held=next(iter(offer.kept), None),
         )
         log.info("batch %s is %s", batch_id, status)
     except pipeline.RetryLater as exc:

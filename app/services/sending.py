@@ -134,13 +134,34 @@ def _claim(
         raise Forbidden("sending needs a user or the system actor")
     try:
         outcomes = claim(integration_id, trigger, user, slot_key, lease)
-        db.session.commit()
+        if lease is not None:
+            _commit_unexpired()
+        else:
+            db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     # After commit: an empty run's alert (app.services.empty_runs) goes out once its row is visible.
     alerts.dispatch([event for o in outcomes for event in o.alert_ids])
     return outcomes
+
+
+def _commit_unexpired() -> None:
+    """Commit, leaving the rows the claim loaded and wrote unexpired in the session.
+
+    A claim with a lease is followed at once by its first file in this job
+    (app.services.scheduled_send), which then uses the batch it inserted and the
+    integration it read under the row lock instead of reading both again (a query and
+    ~1.4 ms of ORM loading per file in a herd). The lease keeps every other writer off
+    the batch; the file's job expires everything when it ends (pipeline.process_leased).
+    """
+    session = db.session()
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 def _enqueue(batch_ids: list[int], reason: str) -> None:
