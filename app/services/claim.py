@@ -167,11 +167,23 @@ def claim(
 def _new_batch(
     integration: BatchCsvIntegration, trigger: str, user: Actor, at: datetime, lease: LeaseOffer | None
 ) -> SentBatch:
+    batch = batch_row(integration, trigger, user, at, lease)
+    db.session.add(batch)
+    db.session.flush()
+    if lease is not None:
+        lease.keep(batch, integration)
+    return batch
+
+
+def batch_row(
+    integration: BatchCsvIntegration, trigger: str, user: Actor, at: datetime, lease: LeaseOffer | None
+) -> SentBatch:
+    """A new file of the integration, claimed and not yet added to the session (its snapshot of names and settings)."""
     from app.services.files import FileSettings
 
     campaign = integration.campaign
     advertiser = campaign.advertiser
-    batch = SentBatch(
+    return SentBatch(
         enterprise_id=integration.enterprise_id,
         integration_id=integration.id,
         advertiser_id=advertiser.id,
@@ -189,11 +201,6 @@ def _new_batch(
         counted_at=at,
         **(lease.values() if lease is not None else {}),
     )
-    db.session.add(batch)
-    db.session.flush()
-    if lease is not None:
-        lease.keep(batch, integration)
-    return batch
 
 
 def _claim_statement(integration_id: int, batch_id: int, limit: int | None) -> Update:

@@ -108,10 +108,20 @@ def file_delivered(batch: SentBatch, sent_at: datetime) -> list[int | None]:
     the ORM objects an alert needs are loaded only when one is raised. `batch` is the
     delivered file as its job holds it (integration, lead count, resend: fixed at its claim).
     """
-    integration_id, batch_id = batch.integration_id, batch.id
+    integration_id = batch.integration_id
     # last_sent_at moves updated_at as the pipeline's own update of it always did; the
     # health columns alone would not (_keep_updated_at).
     failures = db.session.execute(_DELIVERED, {"integration_id": integration_id, "at": sent_at}).scalar_one() or 0
+    return delivered_events(batch, failures)
+
+
+def delivered_events(batch: SentBatch, failures: int) -> list[int | None]:
+    """The rest of file_delivered once the integration's UPDATE has found a streak of `failures`.
+
+    Nothing to do (no query) for a file with leads after no failure; a scheduled group
+    (app.services.group_send) writes that UPDATE for all its files at once.
+    """
+    integration_id, batch_id = batch.integration_id, batch.id
     reset = 0
     if failures:
         # Only the file that resets a streak (a conditional UPDATE) raises the recovery.

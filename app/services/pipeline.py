@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import BinaryIO
 
@@ -89,16 +90,7 @@ def process_leased(
         except (RetryLater, LeaseLost):
             raise
         except Exception as exc:
-            db.session.rollback()
-            if not lease.valid:  # a transport may have wrapped the LeaseLost its upload stream raised
-                raise LeaseLost(f"batch {batch_id}: the lease lapsed during the send") from exc
-            transient = not isinstance(exc, DomainError) or (isinstance(exc, DeliveryError) and exc.transient)
-            message = _message(exc)
-            if transient and not final_attempt:
-                _note_error(lease, message, retry_in)
-                raise RetryLater(message) from exc
-            _fail(lease, message)
-            log.warning("batch %s failed: %s", batch_id, message)
+            settle_failure(lease, exc, final_attempt=final_attempt, retry_in=retry_in)
         if known is not None:
             return known
         db.session.refresh(batch)
@@ -117,6 +109,24 @@ def process_leased(
         # files in one session).
         db.session.expire_all()
         lease.release()
+
+
+def settle_failure(lease: Lease, exc: Exception, *, final_attempt: bool, retry_in: int | None) -> None:
+    """What a failed build or delivery leaves on its batch: a retry noted (RetryLater raised) or failed.
+
+    LeaseLost instead when the lease lapsed meanwhile (a transport may wrap the LeaseLost
+    its upload stream raised). Rolls back first: the caller's transaction has failed.
+    """
+    db.session.rollback()
+    if not lease.valid:
+        raise LeaseLost(f"batch {lease.batch_id}: the lease lapsed during the send") from exc
+    transient = not isinstance(exc, DomainError) or (isinstance(exc, DeliveryError) and exc.transient)
+    message = _message(exc)
+    if transient and not final_attempt:
+        _note_error(lease, message, retry_in)
+        raise RetryLater(message) from exc
+    _fail(lease, message)
+    log.warning("batch %s failed: %s", lease.batch_id, message)
 
 
 def _message(exc: Exception) -> str:
@@ -258,6 +268,25 @@ def _fail(lease: Lease, message: str) -> None:
 
 def _build_and_store(batch: SentBatch, lease: Lease) -> bool:
     """Build and store the file; True when its delivery attempt was counted with it (one commit)."""
+    values = stored_values(batch, lease)
+    # The delivery that follows at once is counted with the store, in one commit (the attempt
+    # is still counted before it starts, so a crash mid-upload shows).
+    counted = "delivery_method" in values
+    stored_row = _transition(lease, BatchStatus.CLAIMED.value, count_attempt=counted, **values)
+    if stored_row is not None:
+        _commit_keeping(batch, stored_row)
+    else:
+        db.session.commit()
+        db.session.refresh(batch)
+    return counted
+
+
+def stored_values(batch: SentBatch, lease: Lease) -> dict:
+    """Build the claimed batch's file into the store; the values its move to stored writes (not written).
+
+    With `delivery_method` among them when the integration still exists: the delivery that
+    follows is then counted with the store (attempts + 1 in the same UPDATE).
+    """
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
     settings = FileSettings.from_snapshot(batch.file_settings)
     # Named from the claim time, so a rebuild after a crash gives the same name and bytes.
@@ -290,28 +319,16 @@ def _build_and_store(batch: SentBatch, lease: Lease) -> bool:
     )
     if rows != batch.lead_count:
         raise DeliveryError(f"the file has {rows} rows but the batch holds {batch.lead_count} leads", transient=False)
-    # The delivery that follows at once is counted with the store, in one commit (the attempt
-    # is still counted before it starts, so a crash mid-upload shows).
-    counted = integration is not None
-    stored_row = _transition(
-        lease,
-        BatchStatus.CLAIMED.value,
-        count_attempt=counted,
-        status=BatchStatus.STORED.value,
-        file_name=file_name,
-        storage_key=stored.key,
-        size_bytes=stored.size,
-        sha256=stored.sha256,
-        row_count=rows,
-        stored_at=utcnow(),
-        **({"delivery_method": integration.delivery_method} if counted else {}),
-    )
-    if stored_row is not None:
-        _commit_keeping(batch, stored_row)
-    else:
-        db.session.commit()
-        db.session.refresh(batch)
-    return counted
+    return {
+        "status": BatchStatus.STORED.value,
+        "file_name": file_name,
+        "storage_key": stored.key,
+        "size_bytes": stored.size,
+        "sha256": stored.sha256,
+        "row_count": rows,
+        "stored_at": utcnow(),
+        **({"delivery_method": integration.delivery_method} if integration is not None else {}),
+    }
 
 
 def _attempt_values(integration: BatchCsvIntegration) -> dict:
@@ -330,6 +347,49 @@ def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> st
         # nothing more (the destination's reported size is still checked below).
         _verify_stored(batch, store)
     integration = db.session.get(BatchCsvIntegration, batch.integration_id)
+    send = delivery(batch, lease, integration)
+    if not just_stored:
+        # The attempt is counted before it starts, so a crash mid-upload still shows.
+        table = SentBatch.__table__
+        counted = db.session.execute(
+            table.update()
+            .where(_mine(lease))
+            .values(updated_at=utcnow(), **_attempt_values(integration))
+            .returning(table.c.attempts, table.c.delivery_method, table.c.updated_at)
+        ).first()
+        if counted is not None:
+            _commit_keeping(batch, counted)
+        else:
+            db.session.commit()
+    send()
+    now = utcnow()
+    # Delivered, the integration's last send and health, and the lease freed: one commit.
+    delivered = _transition(
+        lease,
+        BatchStatus.STORED.value,
+        status=BatchStatus.DELIVERED.value,
+        sent_at=now,
+        last_error=None,
+        next_attempt_at=None,
+        **leases.FREE,
+    )
+    if delivered is None:
+        db.session.commit()
+        return None
+    events = integration_health.file_delivered(batch, sent_at=now)
+    db.session.commit()
+    lease.mark_freed()
+    alerts.dispatch(events)
+    return BatchStatus.DELIVERED.value
+
+
+def delivery(batch: SentBatch, lease: Lease, integration: BatchCsvIntegration) -> Callable[[], None]:
+    """The upload of the stored file to the integration's destination, ready to call; it writes no row.
+
+    Transport and secret are resolved here, before the caller counts the attempt; the call
+    raises DeliveryError when the destination does not hold what was stored.
+    """
+    store = get_store()
     transport = get_transport(integration.delivery_method)
     secret = secret_for(integration)
     key = batch.storage_key
@@ -352,48 +412,21 @@ def _deliver(batch: SentBatch, lease: Lease, *, just_stored: bool = False) -> st
         sent_at=batch.created_at,
         timezone=integration.timezone,
     )
-    if not just_stored:
-        # The attempt is counted before it starts, so a crash mid-upload still shows.
-        table = SentBatch.__table__
-        counted = db.session.execute(
-            table.update()
-            .where(_mine(lease))
-            .values(updated_at=utcnow(), **_attempt_values(integration))
-            .returning(table.c.attempts, table.c.delivery_method, table.c.updated_at)
-        ).first()
-        if counted is not None:
-            _commit_keeping(batch, counted)
-        else:
-            db.session.commit()
-    receipt = transport.deliver(source, dict(integration.delivery or {}), secret)
-    # Invariant 3: the size the destination reports holding must be the stored size. E-mail (and
-    # an FTP server without SIZE) cannot report one (remote_size None): there the guard is the
-    # server accepting the whole message or transfer, and nothing more is claimed.
-    if receipt.remote_size is not None and receipt.remote_size != batch.size_bytes:
-        raise DeliveryError(
-            f"the destination reports {receipt.remote_size} bytes for {batch.file_name}, "
-            f"but the file has {batch.size_bytes}",
-            transient=True,
-        )
-    now = utcnow()
-    # Delivered, the integration's last send and health, and the lease freed: one commit.
-    delivered = _transition(
-        lease,
-        BatchStatus.STORED.value,
-        status=BatchStatus.DELIVERED.value,
-        sent_at=now,
-        last_error=None,
-        next_attempt_at=None,
-        **leases.FREE,
-    )
-    if delivered is None:
-        db.session.commit()
-        return None
-    events = integration_health.file_delivered(batch, sent_at=now)
-    db.session.commit()
-    lease.mark_freed()
-    alerts.dispatch(events)
-    return BatchStatus.DELIVERED.value
+    settings = dict(integration.delivery or {})
+
+    def send() -> None:
+        receipt = transport.deliver(source, settings, secret)
+        # Invariant 3: the size the destination reports holding must be the stored size. E-mail (and
+        # an FTP server without SIZE) cannot report one (remote_size None): there the guard is the
+        # server accepting the whole message or transfer, and nothing more is claimed.
+        if receipt.remote_size is not None and receipt.remote_size != batch.size_bytes:
+            raise DeliveryError(
+                f"the destination reports {receipt.remote_size} bytes for {batch.file_name}, "
+                f"but the file has {batch.size_bytes}",
+                transient=True,
+            )
+
+    return send
 
 
 def _verify_stored(batch: SentBatch, store) -> None:
