@@ -84,11 +84,14 @@ class Lease:
         except Exception as exc:  # the database is away: keep trying until the local deadline
             log.warning("could not renew the lease of batch %s: %s", self.batch_id, exc)
             return False
+        self._renewed(started, bool(owned))
+        return bool(owned)
+
+    def _renewed(self, started: float, owned: bool) -> None:
         if owned:
             self._safe_until = started + self.ttl - self.interval
         else:
             self._taken_over = True
-        return bool(owned)
 
     def _beat(self, app) -> None:
         with app.app_context():
@@ -189,6 +192,79 @@ class LeaseOffer:
 
     def lease(self, batch_id: int) -> Lease:
         return Lease(batch_id, self.token, self.ttl, self.interval, self.started)
+
+
+class LeaseGroup:
+    """The leases of a group's files (one LeaseOffer's token), renewed by ONE heartbeat.
+
+    A scheduled group (app.services.group_send) leases all its files in its claim and then
+    works through them one after another; a heartbeat per file would be a thread and a
+    renewal per file. Each file keeps its own Lease (its checks, guards and conditional
+    writes are per batch); this heartbeat renews those still held in one UPDATE and marks
+    the ones it no longer owns as taken over. A killed worker stops it: every file of the
+    group then expires together and the reconciler hands each to a process job.
+    """
+
+    def __init__(self, offer: LeaseOffer, batch_ids: Iterable[int]) -> None:
+        self.leases = {batch_id: offer.lease(batch_id) for batch_id in batch_ids}
+        self.interval = offer.interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _held(self) -> list[Lease]:
+        return [lease for lease in self.leases.values() if not lease._freed and not lease._taken_over]
+
+    def renew(self) -> None:
+        """Push lease_until forward on every file still held (the database away: try again next beat)."""
+        held = self._held()
+        if not held:
+            return
+        started = time.monotonic()
+        token = held[0].token
+        table = SentBatch.__table__
+        try:
+            with db.engine.begin() as conn:
+                owned = set(
+                    conn.scalars(
+                        table.update()
+                        .where(table.c.id.in_([lease.batch_id for lease in held]), table.c.lease_owner == token)
+                        .values(lease_until=utcnow() + timedelta(seconds=held[0].ttl))
+                        .returning(table.c.id)
+                    )
+                )
+        except Exception as exc:
+            log.warning("could not renew the leases of %s batches: %s", len(held), exc)
+            return
+        for lease in held:
+            lease._renewed(started, lease.batch_id in owned)
+
+    def _beat(self, app) -> None:
+        with app.app_context():
+            while not self._stop.wait(self.interval):
+                self.renew()
+
+    def start(self) -> None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._beat, args=(app,), name="lease-group", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        """Stop the heartbeat and free the files still held (each as Lease.release would), in one UPDATE."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        held = [lease for lease in self._held() if lease.valid]
+        if not held:
+            return
+        table = SentBatch.__table__
+        db.session.execute(
+            table.update()
+            .where(table.c.id.in_([lease.batch_id for lease in held]), table.c.lease_owner == held[0].token)
+            .values(**FREE)
+        )
+        db.session.commit()
+        for lease in held:
+            lease.mark_freed()
 
 
 def acquire(batch_id: int) -> Lease | None:
