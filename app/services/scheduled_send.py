@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import BatchCsvIntegration, Campaign, SentBatch, Trigger
-from app.services import campaign_end, integration_health, pipeline, queueing, scheduling, sending
+from app.services import campaign_end, group_send, integration_health, pipeline, queueing, scheduling, sending
 from app.services.actors import SYSTEM
 from app.services.lease import LeaseOffer
 
@@ -45,15 +45,22 @@ def send_slots(slots: Sequence[tuple[int, str]]) -> list[dict]:
       a retry never gives a slot a second file;
     - once the group has run SEND_GROUP_BUDGET seconds the rest go to a new job at the
       front of the queue, so a slow destination holds back only the file it is sending.
+    On PostgreSQL the plain slots (one file of everything pending, no cap, split, protection
+    or cumulative history) are first sent set-based, claimed in one transaction and marked
+    stored and delivered together (app.services.group_send); the others go one by one here.
     """
     slots = [(int(integration_id), str(slot_key)) for integration_id, slot_key in slots]
     sent = _already_sent(slots)
     held = _held_back({integration_id for integration_id, _ in slots})
     budget = float(current_app.config["SEND_GROUP_BUDGET"])
     started = time.monotonic()
-    outcomes: list[dict] = []
+    due = [slot for slot in slots if slot not in sent and slot[0] not in held]
+    outcomes, rest = group_send.send_group(due)
+    taken = set(due) - set(rest)
     for index, (integration_id, slot_key) in enumerate(slots):
-        if index and time.monotonic() - started > budget and _hand_over_rest(slots[index:]):
+        if (integration_id, slot_key) in taken:
+            continue
+        if index and time.monotonic() - started > budget and _hand_over_rest(_not_in(slots[index:], taken)):
             break
         if (integration_id, slot_key) in sent:
             log.info("integration %s slot %s was already sent by this group; skipped", integration_id, slot_key)
@@ -73,6 +80,10 @@ def send_slots(slots: Sequence[tuple[int, str]]) -> list[dict]:
             except Exception:  # Redis away too: its leads stay pending for the next slot
                 log.exception("could not queue the retry of integration %s at %s", integration_id, slot_key)
     return outcomes
+
+
+def _not_in(slots: list[tuple[int, str]], taken: set[tuple[int, str]]) -> list[tuple[int, str]]:
+    return [slot for slot in slots if slot not in taken]
 
 
 def _already_sent(slots: list[tuple[int, str]]) -> set[tuple[int, str]]:

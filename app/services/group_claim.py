@@ -1,0 +1,163 @@
+"""The claim of a group of plain scheduled sends, set-based, in ONE transaction.
+
+At 06:00 a job holds SEND_GROUP_SIZE slots of small files. Claimed one by one, each file
+paid a row lock, an INSERT, the claim, an audit INSERT and a commit of its own. Here the
+group's integrations are locked together (in id order, as intake locks them, so the two
+cannot deadlock), their files inserted in one statement, their pending entries claimed
+and counted in one statement, their audit rows inserted in one statement and the leases
+of all the files taken in those same rows, then one commit. Invariant 1 holds as in
+app.services.claim: the integration row locks keep every other sender out and the one
+UPDATE ... WHERE sent_batch_id IS NULL attaches each pending entry to exactly one file.
+
+Only plain slots come here (`_plain`); anything unusual (a split, a cap, cumulative, a
+protected file, e-mail, nothing pending) is left to the per-slot claim of
+app.services.claim, which handles it exactly as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.errors import ValidationError
+from app.extensions import db
+from app.models import BatchCsvIntegration, Campaign, SentBatch, Trigger
+from app.models.types import utcnow
+from app.services import audit, delivery_caps
+from app.services.actors import SYSTEM
+from app.services.claim import batch_row
+from app.services.lease import LeaseOffer
+
+# Transports whose re-delivery replaces the file (a temporary name, then a rename or an
+# overwrite): a group marks its files delivered together after delivering them all, so a
+# worker killed mid-group re-delivers the files it had already sent. E-mail would send a
+# second message; it keeps the per-slot path, which marks each file as it goes.
+REPLACING_METHODS = frozenset({"local", "sftp", "ftp", "s3"})
+
+# Every pending entry of the group's integrations to its file, and both counts written from
+# the tally, in one statement (the claim of claim._claim_and_count for many files at once).
+_CLAIM = text(
+    """
+    WITH files AS (
+        SELECT * FROM unnest(CAST(:batch_ids AS integer[]), CAST(:integration_ids AS integer[]))
+            AS f(batch_id, integration_id)
+    ), claimed AS (
+        UPDATE queue_entries q SET sent_batch_id = f.batch_id
+        FROM files f
+        WHERE q.integration_id = f.integration_id AND q.sent_batch_id IS NULL
+        RETURNING q.sent_batch_id
+    ), tally AS (
+        SELECT sent_batch_id AS batch_id, count(*) AS n FROM claimed GROUP BY sent_batch_id
+    ), counted AS (
+        UPDATE sent_batches s SET lead_count = t.n, updated_at = :now
+        FROM tally t WHERE s.id = t.batch_id
+    ), pending AS (
+        UPDATE batch_integrations i SET pending_count = i.pending_count - t.n, updated_at = :now
+        FROM tally t JOIN files f ON f.batch_id = t.batch_id
+        WHERE i.id = f.integration_id
+    )
+    SELECT batch_id, n FROM tally
+    """
+)
+
+
+@dataclass
+class GroupFile:
+    """One file of a group's claim: its slot, the batch as inserted and its integration as locked."""
+
+    slot_key: str
+    batch: SentBatch
+    integration: BatchCsvIntegration
+
+
+def claim_group(slots: list[tuple[int, str]], offer: LeaseOffer) -> tuple[list[GroupFile], list[tuple[int, str]]]:
+    """Claim the plain slots of `slots` in the caller's transaction (not committed), leased with `offer`.
+
+    Returns the files claimed and the slots left to the per-slot path (in their order).
+    """
+    first: dict[int, str] = {}
+    for integration_id, slot_key in slots:
+        first.setdefault(integration_id, slot_key)
+    integrations = db.session.scalars(
+        select(BatchCsvIntegration)
+        .options(
+            joinedload(BatchCsvIntegration.campaign, innerjoin=True).joinedload(Campaign.advertiser, innerjoin=True)
+        )
+        .where(BatchCsvIntegration.id.in_(first))
+        .order_by(BatchCsvIntegration.id)
+        .with_for_update(of=BatchCsvIntegration)
+        .execution_options(populate_existing=True)
+    ).all()
+    files: list[GroupFile] = []
+    for integration in integrations:
+        at = delivery_caps.slot_time(first[integration.id], integration.timezone)
+        if not _plain(integration, at):
+            continue
+        try:
+            batch = batch_row(integration, Trigger.SCHEDULE.value, SYSTEM, at, offer)
+        except ValidationError:  # settings that cannot build a file: the per-slot send raises as before
+            continue
+        files.append(GroupFile(first[integration.id], batch, integration))
+    if files:
+        files = _insert_and_claim(files)
+    taken = {(f.integration.id, f.slot_key) for f in files}
+    return files, [slot for slot in slots if slot not in taken]
+
+
+def _plain(integration: BatchCsvIntegration, at: datetime) -> bool:
+    """Whether the slot's send is one file of everything pending, built and sent the common way.
+
+    Read under the row lock. pending_count only picks the path: a count that is off leaves
+    a file with nothing claimed, which _insert_and_claim hands back.
+    """
+    return (
+        integration.pending_count > 0
+        and integration.lead_mode != "cumulative"
+        and not (integration.max_leads_per_file or 0) > 0
+        and (integration.protection or "none") == "none"
+        and integration.delivery_method in REPLACING_METHODS
+        and delivery_caps.remaining(integration, at) is None
+    )
+
+
+def _insert_and_claim(files: list[GroupFile]) -> list[GroupFile]:
+    """Insert the files, claim their entries, audit them; a file that claimed nothing is dropped again."""
+    db.session.add_all([f.batch for f in files])
+    db.session.flush()
+    now = utcnow()
+    counts = dict(
+        db.session.execute(
+            _CLAIM,
+            {
+                "batch_ids": [f.batch.id for f in files],
+                "integration_ids": [f.integration.id for f in files],
+                "now": now,
+            },
+        ).all()
+    )
+    kept = []
+    for f in files:
+        n = counts.get(f.batch.id, 0)
+        if not n:
+            # Nothing was pending after all: the per-slot send decides (an empty file or run).
+            db.session.delete(f.batch)
+            continue
+        # The loaded rows say what the statement wrote, so nothing is read back for them.
+        set_committed_value(f.batch, "lead_count", n)
+        set_committed_value(f.batch, "updated_at", now)
+        set_committed_value(f.integration, "pending_count", f.integration.pending_count - n)
+        set_committed_value(f.integration, "updated_at", now)
+        audit.record(
+            f"send.{Trigger.SCHEDULE.value}",
+            "integration",
+            f.integration.id,
+            user=SYSTEM,
+            details={"batchId": f.batch.id, "leadCount": n, "trigger": Trigger.SCHEDULE.value},
+        )
+        kept.append(f)
+    db.session.flush()
+    return kept
