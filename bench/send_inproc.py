@@ -2,10 +2,13 @@
 
     python -m bench.send_inproc                      # 200 files of the 500 x 200 herd template
     python -m bench.send_inproc --files 100 --statements
+    python -m bench.send_inproc --group 20           # send_slots in groups of 20, as the tick queues them
 
 On a fresh copy of the herd template (bench/herd.py builds it), `scheduled_send.send_slot`
 for the first N integrations one after another in this process (after one warm-up file),
 with no RQ and no other process: what a worker spends per file, without the queue.
+`--group N`: `scheduled_send.send_slots` on groups of N instead (the group jobs of a herd,
+whose plain slots go set-based through app.services.group_send), after one warm-up group.
 `--statements` lists what one file sends (every SQLAlchemy statement and every commit).
 """
 
@@ -24,8 +27,9 @@ SLOT = "202612010600"
 
 @click.command()
 @click.option("--files", default=200, show_default=True, help="scheduled files to send (after one warm-up)")
-@click.option("--statements", is_flag=True, help="list the statements of one file, then stop")
-def main(files: int, statements: bool) -> None:
+@click.option("--statements", is_flag=True, help="list the statements of one file (or group), then stop")
+@click.option("--group", default=0, show_default=True, help="send_slots in groups of this many (0: send_slot)")
+def main(files: int, statements: bool, group: int) -> None:
     template = herd.ensure_template("postgresql", 500, 200)
     url = herd.fresh_copy("postgresql", template)
     root = common.RESULTS / "send_inproc"
@@ -35,18 +39,27 @@ def main(files: int, statements: bool) -> None:
         from app.extensions import db
         from app.services import scheduled_send
 
-        ids = list(db.session.scalars(text("SELECT id FROM batch_integrations ORDER BY id LIMIT :n"), {"n": files + 1}))
+        warm = max(group, 1)
+        ids = list(
+            db.session.scalars(text("SELECT id FROM batch_integrations ORDER BY id LIMIT :n"), {"n": files + warm})
+        )
         db.session.rollback()
-        scheduled_send.send_slot(ids[0], SLOT)  # warm-up: connection, compiled SQL, the COPY function
+        if group:
+            sends = [[(i, SLOT) for i in ids[k : k + group]] for k in range(0, len(ids), group)]
+            send = scheduled_send.send_slots
+        else:
+            sends = [[(i, SLOT)] for i in ids]
+            send = lambda slots: scheduled_send.send_slot(*slots[0])  # noqa: E731
+        send(sends[0])  # warm-up: connection, compiled SQL, the COPY function
         if statements:
-            _list_statements(db.engine, lambda: scheduled_send.send_slot(ids[1], SLOT))
+            _list_statements(db.engine, lambda: send(sends[1]))
             return
         wall, cpu = time.perf_counter(), time.process_time()
-        for integration_id in ids[1:]:
-            scheduled_send.send_slot(integration_id, SLOT)
+        for slots in sends[1:]:
+            send(slots)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         delivered = db.session.scalar(text("SELECT COUNT(*) FROM sent_batches WHERE status = 'delivered'"))
-        n = len(ids) - 1
+        n = len(ids) - warm
         click.echo(
             f"[send_inproc] {n} files: {1000 * wall / n:.1f} ms wall, {1000 * cpu / n:.1f} ms CPU per file "
             f"({n / wall:.1f} files/s); {delivered} delivered"
