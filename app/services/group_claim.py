@@ -3,9 +3,10 @@
 At 06:00 a job holds SEND_GROUP_SIZE slots of small files. Claimed one by one, each file
 paid a row lock, an INSERT, the claim, an audit INSERT and a commit of its own. Here the
 group's integrations are locked together (in id order, as intake locks them, so the two
-cannot deadlock), their files inserted in one statement, their pending entries claimed
-and counted in one statement, their audit rows inserted in one statement and the leases
-of all the files taken in those same rows, then one commit. Invariant 1 holds as in
+cannot deadlock), their pending entries claimed and counted in one statement under file
+ids taken from the sequence, their files inserted in one statement with those counts and
+the leases of all the files in the same rows, their audit rows in one statement, then one
+commit. Invariant 1 holds as in
 app.services.claim: the integration row locks keep every other sender out and the one
 UPDATE ... WHERE sent_batch_id IS NULL attaches each pending entry to exactly one file.
 
@@ -38,8 +39,15 @@ from app.services.lease import LeaseOffer
 # second message; it keeps the per-slot path, which marks each file as it goes.
 REPLACING_METHODS = frozenset({"local", "sftp", "ftp", "s3"})
 
-# Every pending entry of the group's integrations to its file, and both counts written from
-# the tally, in one statement (the claim of claim._claim_and_count for many files at once).
+# The group's file ids, taken from the table's own sequence before the rows exist: each file
+# is then inserted once with its lead count (an INSERT and a later UPDATE were two versions of
+# a row with 17 indexes, three of them trigram GIN, for every file).
+_NEW_IDS = text("SELECT nextval(pg_get_serial_sequence('sent_batches', 'id')) FROM generate_series(1, :n)")
+
+# Every pending entry of the group's integrations to its file (ids from _NEW_IDS, rows not yet
+# inserted: queue_entries.sent_batch_id has no foreign key, and nothing outside this
+# transaction sees either before it commits), and the integrations' pending counts from the
+# tally, in one statement (the claim of claim._claim_and_count for many files at once).
 _CLAIM = text(
     """
     WITH files AS (
@@ -52,9 +60,6 @@ _CLAIM = text(
         RETURNING q.sent_batch_id
     ), tally AS (
         SELECT sent_batch_id AS batch_id, count(*) AS n FROM claimed GROUP BY sent_batch_id
-    ), counted AS (
-        UPDATE sent_batches s SET lead_count = t.n, updated_at = :now
-        FROM tally t WHERE s.id = t.batch_id
     ), pending AS (
         UPDATE batch_integrations i SET pending_count = i.pending_count - t.n, updated_at = :now
         FROM tally t JOIN files f ON f.batch_id = t.batch_id
@@ -125,39 +130,39 @@ def _plain(integration: BatchCsvIntegration, at: datetime) -> bool:
 
 
 def _insert_and_claim(files: list[GroupFile]) -> list[GroupFile]:
-    """Insert the files, claim their entries, audit them; a file that claimed nothing is dropped again."""
-    db.session.add_all([f.batch for f in files])
-    db.session.flush()
+    """Claim the files' entries under new ids, then insert the files that claimed any, and audit them.
+
+    A file that claimed nothing is never inserted (its slot goes to the per-slot send).
+    """
+    ids = list(db.session.scalars(_NEW_IDS, {"n": len(files)}))
     now = utcnow()
     counts = dict(
         db.session.execute(
             _CLAIM,
-            {
-                "batch_ids": [f.batch.id for f in files],
-                "integration_ids": [f.integration.id for f in files],
-                "now": now,
-            },
+            {"batch_ids": ids, "integration_ids": [f.integration.id for f in files], "now": now},
         ).all()
     )
     kept = []
-    for f in files:
-        n = counts.get(f.batch.id, 0)
+    for batch_id, f in zip(ids, files, strict=True):
+        n = counts.get(batch_id, 0)
         if not n:
             # Nothing was pending after all: the per-slot send decides (an empty file or run).
-            db.session.delete(f.batch)
             continue
-        # The loaded rows say what the statement wrote, so nothing is read back for them.
-        set_committed_value(f.batch, "lead_count", n)
-        set_committed_value(f.batch, "updated_at", now)
+        f.batch.id = batch_id
+        f.batch.lead_count = n
+        # The loaded row says what the statement wrote, so nothing is read back for it.
         set_committed_value(f.integration, "pending_count", f.integration.pending_count - n)
         set_committed_value(f.integration, "updated_at", now)
+        kept.append(f)
+    db.session.add_all([f.batch for f in kept])
+    db.session.flush()
+    for f in kept:
         audit.record(
             f"send.{Trigger.SCHEDULE.value}",
             "integration",
             f.integration.id,
             user=SYSTEM,
-            details={"batchId": f.batch.id, "leadCount": n, "trigger": Trigger.SCHEDULE.value},
+            details={"batchId": f.batch.id, "leadCount": f.batch.lead_count, "trigger": Trigger.SCHEDULE.value},
         )
-        kept.append(f)
     db.session.flush()
     return kept
