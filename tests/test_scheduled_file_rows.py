@@ -43,7 +43,7 @@ def test_a_scheduled_file_is_the_same_whether_its_job_reuses_the_claims_rows_or_
     integ = world.a.integration
     factories.leads(world.a.campaign, 4)
     if claim_commit == "expires its rows":  # what any commit in between would do: the job reads both again
-        monkeypatch.setattr(sending, "_commit_unexpired", lambda: db.session.commit())
+        monkeypatch.setattr(sending, "commit_keeping_rows", lambda: db.session.commit())
     db.session.commit()
     selects = _send_recording_selects(integ.id)
     (batch,) = batches(integ.id)

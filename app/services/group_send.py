@@ -31,7 +31,7 @@ from app.models.types import utcnow
 from app.services import alerts, integration_health, pipeline, queueing
 from app.services.claim import BatchNowOutcome
 from app.services.group_claim import GroupFile, claim_group
-from app.services.lease import LeaseGroup, LeaseLost, LeaseOffer
+from app.services.lease import LeaseGroup, LeaseLost, LeaseOffer, commit_keeping_rows
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def send_group(slots: list[tuple[int, str]]) -> tuple[list[dict], list[tuple[int
     offer = LeaseOffer()
     try:
         files, rest = claim_group(slots, offer)
-        _commit_unexpired()
+        commit_keeping_rows()
     except Exception:
         db.session.rollback()
         log.exception("the group claim of %s scheduled sends failed; they are sent one by one", len(slots))
@@ -89,18 +89,6 @@ def send_group(slots: list[tuple[int, str]]) -> tuple[list[dict], list[tuple[int
     if files:
         _process(files, offer)
     return outcomes, rest
-
-
-def _commit_unexpired() -> None:
-    """Commit, leaving the rows loaded and written unexpired (see sending._commit_unexpired): the lease
-    keeps every other writer off the group's files, so this job goes on with them as they are."""
-    session = db.session()
-    expire = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire
 
 
 def _process(files: list[GroupFile], offer: LeaseOffer) -> None:
@@ -206,7 +194,7 @@ def _mark_stored(built: list[tuple[GroupFile, dict]], token: str) -> list[GroupF
         for key, value in {**v, "attempts": attempts[f.batch.id], "updated_at": now}.items():
             set_committed_value(f.batch, key, value)
         moved.append(f)
-    _commit_unexpired()
+    commit_keeping_rows()
     return moved
 
 

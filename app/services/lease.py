@@ -288,3 +288,20 @@ def acquire(batch_id: int) -> Lease | None:
     if not won:
         return None
     return Lease(batch_id, token, ttl, interval, started)
+
+
+def commit_keeping_rows() -> None:
+    """Commit, leaving the rows this job loaded and wrote unexpired in the session.
+
+    For a job that holds the lease of the batches it goes on with: the lease keeps every
+    other writer off them, so the rows as this job wrote them are still the truth, and
+    reading them again (a query and ~1.4 ms of ORM loading per file in a herd) would only
+    cost. The job's last plain commit or rollback expires everything as usual.
+    """
+    session = db.session()
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire

@@ -193,13 +193,7 @@ def _commit_keeping(batch: SentBatch, row: Row) -> None:
     """
     for key, value in row._mapping.items():
         set_committed_value(batch, key, value)
-    session = db.session()
-    expire = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire
+    leases.commit_keeping_rows()
 
 
 def _mine(lease: Lease):
