@@ -90,7 +90,10 @@ class JobsView(TenantModelView):
     default_columns = ["id", "label", "status", "attempts", "next_attempt_at", "last_error", "updated_at"]
     column_labels = LABELS
     column_sortable_list = ["id", "label", "campaign_name", "status", "attempts", "updated_at", "created_at"]
-    column_default_sort = ("updated_at", True)
+    # The id breaks ties: a group of scheduled files is marked delivered by one statement
+    # (app.services.group_send), so they share updated_at, and OFFSET paging over a tied
+    # order may show a file on two pages or on none.
+    column_default_sort = [("updated_at", True), ("id", True)]
     column_filters = ["status", "label", "campaign_name", "trigger"]
     column_searchable_list = ["label", "campaign_name"]
     column_auto_select_related = False

@@ -165,3 +165,24 @@ def test_a_manager_retries_and_requeues_from_the_jobs_view(app, client, world, j
     # A file that is not failed: refused with the service's message, nothing changes.
     client.post(f"/admin/jobs/retry/{jobs['a_failed']}", data={"csrf_token": token})
     assert "only a failed file can be retried" in client.get(JOBS).get_data(as_text=True)
+
+
+def test_files_delivered_in_the_same_instant_list_newest_file_first_and_once_across_pages(app, client, world):
+    """A group of scheduled files is marked delivered by one statement, so they share updated_at:
+    the id breaks the tie, so the order is stable and paging shows each file exactly once."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    ids = []
+    for n in range(22):  # more than a page (20)
+        factories.leads(world.a.campaign, 1, prefix=f"tie-{n}")
+        (outcome,) = sending.batch_now([world.a.integration.id], world.a.users["manager"])
+        deliver_all()
+        ids.append(outcome.batch_id)
+    same = datetime.now(UTC)
+    db.session.execute(SentBatch.__table__.update().where(SentBatch.id.in_(ids)).values(updated_at=same))
+    db.session.commit()
+    login(client, world.a.users["viewer"])
+    shown = []
+    for page in range(2):
+        html = client.get(f"{JOBS}?page={page}").get_data(as_text=True)
+        shown += [int(i) for i in re.findall(r'<td class="col-id">\s*(\d+)\s*</td>', html)]
+    assert shown == sorted(ids, reverse=True)
