@@ -38,7 +38,10 @@ class QueueEntry(db.Model):
 
     __tablename__ = "queue_entries"
     __table_args__ = (
-        Index("uq_queue_integration_lead", "integration_id", "lead_id", unique=True),
+        # One entry per (lead, integration); lead first, so it is also the index of a lead's
+        # entries (erasure, lead trace, status changes, retention) and a claim writes one
+        # index fewer per entry (migration 20261202_10).
+        Index("uq_queue_lead_integration", "lead_id", "integration_id", unique=True),
         # The pending entries of one integration, in queue order.
         Index(
             "ix_queue_pending",
@@ -47,12 +50,19 @@ class QueueEntry(db.Model):
             sqlite_where=text("sent_batch_id IS NULL"),
             postgresql_where=text("sent_batch_id IS NULL"),
         ),
-        Index("ix_queue_sent_batch", "sent_batch_id", "id"),
+        # The entries of one file, in file order; pending entries (NULL) are left out.
+        Index(
+            "ix_queue_sent_batch",
+            "sent_batch_id",
+            "id",
+            sqlite_where=text("sent_batch_id IS NOT NULL"),
+            postgresql_where=text("sent_batch_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("batch_integrations.id"))
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
     queued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # A sent_batches id, without a foreign key: its per-row check was a third of the claim of a
     # large file. Only the claim sets it, to the batch it inserted in the same transaction, and

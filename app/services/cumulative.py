@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import ColumnElement, and_, func, insert, literal, select, union_all
 
 from app.extensions import db
-from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, BatchLead, Lead, QueueEntry
+from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, BatchLead, Lead, QueueEntry, SentBatch
 from app.models.types import utcnow
 
 LEAD_MODES = ("new", "cumulative")
@@ -38,10 +38,30 @@ def window_start(window: str, timezone: str, now: datetime) -> datetime | None:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def history_conditions(integration: BatchCsvIntegration, now: datetime | None = None) -> list:
-    """WHERE clauses over queue_entries JOIN leads: the integration's leads a cumulative file holds."""
+def _entries(integration_id: int, *, claimed_only: bool) -> ColumnElement[bool]:
+    """The integration's queue entries: pending ones (ix_queue_pending) and those of its files (ix_queue_sent_batch).
+
+    No index of queue_entries leads with integration_id alone (migration 20261202_10); a
+    file only ever claims entries of its own integration.
+    """
+    claimed = QueueEntry.sent_batch_id.in_(select(SentBatch.id).where(SentBatch.integration_id == integration_id))
+    if claimed_only:
+        return claimed
+    # Two index scans joined by id (an OR of the two made PostgreSQL scan the whole table).
+    pending = and_(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
+    return QueueEntry.id.in_(union_all(select(QueueEntry.id).where(pending), select(QueueEntry.id).where(claimed)))
+
+
+def history_conditions(
+    integration: BatchCsvIntegration, now: datetime | None = None, *, claimed_only: bool = False
+) -> list:
+    """WHERE clauses over queue_entries JOIN leads: the integration's leads a cumulative file holds.
+
+    `claimed_only`: those already claimed into files (a file just claimed included), else
+    the pending ones too (what a send now would hold).
+    """
     conditions = [
-        QueueEntry.integration_id == integration.id,
+        _entries(integration.id, claimed_only=claimed_only),
         Lead.status.in_(sorted(VALID_LEAD_STATUSES)),
         # The retention policy blanked these leads' values; a file would only carry empty rows.
         Lead.redacted_at.is_(None),
@@ -57,7 +77,7 @@ def record_file_leads(integration: BatchCsvIntegration, batch_id: int) -> int:
     history = (
         select(literal(batch_id), QueueEntry.lead_id)
         .join(Lead, Lead.id == QueueEntry.lead_id)
-        .where(*history_conditions(integration), QueueEntry.sent_batch_id.is_not(None))
+        .where(*history_conditions(integration, claimed_only=True))
         .order_by(QueueEntry.id)
     )
     db.session.execute(insert(BatchLead).from_select(["batch_id", "lead_id"], history))
