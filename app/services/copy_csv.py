@@ -142,7 +142,17 @@ def _field(key: str) -> sql.Composable:
     )
 
 
-def _column(source: str, batch: SentBatch) -> sql.Composable:
+# The batch's own values in a statement: its snapshot names and ids, and the batch whose
+# queue entries it holds. Everything else depends only on the file's layout.
+_CONSTANTS = ("campaign.id", "campaign.name", "advertiser.id", "advertiser.name")
+_SOURCE_ID = "source batch id"
+# Layout -> the statement's bytes with the batch's values left out (their names in between),
+# per process: a herd of small files composes the same few layouts thousands of times.
+_LAYOUTS: dict[tuple, tuple[bytes | str, ...]] = {}
+_LAYOUTS_MAX = 256
+
+
+def _column(source: str) -> sql.Composable | str:
     if source == "lead.id":
         return sql.SQL("l.id::text")
     if source == "lead.externalId":
@@ -151,32 +161,53 @@ def _column(source: str, batch: SentBatch) -> sql.Composable:
         return _neutralised(sql.SQL("l.status"))
     if source == "lead.createdAt":
         return sql.SQL("""to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')""")
-    constants = {
+    if source in _CONSTANTS:
+        return source  # the batch's value, filled in by copy_statement
+    return _field(source)
+
+
+def _layout(sources: tuple[str, ...], settings: FileSettings, cumulative: bool, conn: psycopg.Connection) -> tuple:
+    """The statement as bytes, with the names of the batch's values where they go."""
+    key = (sources, settings.quoting, settings.delimiter, cumulative, conn.info.encoding)
+    if key in _LAYOUTS:
+        return _LAYOUTS[key]
+    # Empty cells are written bare by csv.writer, quoted by QUOTE_ALL: see the module doc.
+    before, after = ("NULLIF(", ", '')") if settings.quoting == "minimal" else ("COALESCE(", ", '')")
+    parts: list[sql.Composable | str] = [sql.SQL("COPY (SELECT ")]
+    for number, source in enumerate(sources):
+        parts += [sql.SQL((", " if number else "") + before), _column(source), sql.SQL(after)]
+    if cumulative:
+        parts.append(sql.SQL(" FROM batch_leads q JOIN leads l ON l.id = q.lead_id WHERE q.batch_id = "))
+    else:
+        parts.append(sql.SQL(" FROM queue_entries q JOIN leads l ON l.id = q.lead_id WHERE q.sent_batch_id = "))
+    options = sql.SQL("FORMAT csv, DELIMITER {}, QUOTE '\"'").format(sql.Literal(settings.delimiter))
+    if settings.quoting == "all":
+        options += sql.SQL(", FORCE_QUOTE *")
+    parts += [_SOURCE_ID, sql.SQL(" ORDER BY q.id) TO STDOUT WITH ({})").format(options)]
+    layout = tuple(part if isinstance(part, str) else part.as_bytes(conn) for part in parts)
+    if len(_LAYOUTS) >= _LAYOUTS_MAX:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = layout
+    return layout
+
+
+def copy_statement(
+    batch: SentBatch, mapping: Sequence[dict], settings: FileSettings, conn: psycopg.Connection
+) -> bytes:
+    """The COPY of a batch's rows in file order, cells as the Python writer makes them."""
+    source = source_batch(batch)
+    layout = _layout(tuple(str(m["source"]) for m in mapping), settings, source.cumulative, conn)
+    values = {
         "campaign.id": batch.campaign_id,
         "campaign.name": batch.campaign_name,
         "advertiser.id": batch.advertiser_id,
         "advertiser.name": batch.advertiser_name,
     }
-    if source in constants:
-        return sql.Literal(cell_text(cell(constants[source])))
-    return _field(source)
-
-
-def copy_statement(batch: SentBatch, mapping: Sequence[dict], settings: FileSettings) -> sql.Composed:
-    """The COPY of a batch's rows in file order, cells as the Python writer makes them."""
-    # Empty cells are written bare by csv.writer, quoted by QUOTE_ALL: see the module doc.
-    wrap = "NULLIF({}, '')" if settings.quoting == "minimal" else "COALESCE({}, '')"
-    columns = sql.SQL(", ").join(sql.SQL(wrap).format(_column(str(m["source"]), batch)) for m in mapping)
-    source = source_batch(batch)
-    if source.cumulative:
-        rows = sql.SQL("FROM batch_leads q JOIN leads l ON l.id = q.lead_id WHERE q.batch_id = {}")
-    else:
-        rows = sql.SQL("FROM queue_entries q JOIN leads l ON l.id = q.lead_id WHERE q.sent_batch_id = {}")
-    options = sql.SQL("FORMAT csv, DELIMITER {}, QUOTE '\"'").format(sql.Literal(settings.delimiter))
-    if settings.quoting == "all":
-        options += sql.SQL(", FORCE_QUOTE *")
-    return sql.SQL("COPY (SELECT {c} {r} ORDER BY q.id) TO STDOUT WITH ({o})").format(
-        c=columns, r=rows.format(sql.Literal(source.id)), o=options
+    return b"".join(
+        part
+        if isinstance(part, bytes)
+        else sql.Literal(source.id if part == _SOURCE_ID else cell_text(cell(values[part]))).as_bytes(conn)
+        for part in layout
     )
 
 
@@ -242,7 +273,7 @@ def write_copy(
     header = _header(mapping, settings) if settings.header else ""
     if header:
         out.write(header.encode("utf-8") if encode is None else encode(header))
-    statement = copy_statement(batch, mapping, settings)
+    statement = copy_statement(batch, mapping, settings, conn)
 
     def write(copy: psycopg.Copy) -> None:
         for chunk in guard(_chunks(copy)):
@@ -261,7 +292,7 @@ def write_copy(
     return rows
 
 
-def _copy(conn: psycopg.Connection, info: dict, statement: sql.Composed, write: Callable[[psycopg.Copy], None]) -> int:
+def _copy(conn: psycopg.Connection, info: dict, statement: bytes, write: Callable[[psycopg.Copy], None]) -> int:
     """Run the COPY; returns its row count.
 
     pg_temp.bm_py_float lives as long as the connection, so it is created once per
@@ -281,7 +312,7 @@ def _copy(conn: psycopg.Connection, info: dict, statement: sql.Composed, write: 
 
 
 def _copy_in_savepoint(
-    conn: psycopg.Connection, statement: sql.Composed, write: Callable[[psycopg.Copy], None], *, create: bool
+    conn: psycopg.Connection, statement: bytes, write: Callable[[psycopg.Copy], None], *, create: bool
 ) -> int:
     # A savepoint, so a refused value leaves the caller's transaction usable.
     with conn.transaction(), conn.cursor() as cursor:
