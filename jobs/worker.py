@@ -16,8 +16,10 @@ fork              AppWorker: RQ's forking Worker, a work horse per job, which dr
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 from collections.abc import Sequence
 
 from flask import Flask
@@ -92,11 +94,32 @@ def run_burst(app: Flask, queues: Sequence[str] | None = None, *, in_thread: boo
     return worker.work(burst=True, with_scheduler=False)
 
 
-def _run_pool_process(app: Flask, queues: Sequence[str], name: str, burst: bool, with_scheduler: bool, level: str):
+# prctl(2) option: the signal this process gets when the thread that forked it dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent(parent_pid: int) -> None:
+    """SIGTERM this pool process when its parent dies, so it finishes the job in hand and exits.
+
+    A parent killed with -9 (the OOM killer, a supervisor's last resort) cannot stop its pool;
+    without this, each pool process lived on as a worker nobody managed (a restarted parent
+    then ran beside it). Linux only (prctl); the parent forks from its main thread, which
+    lives as long as it does.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # it died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _run_pool_process(
+    app: Flask, queues: Sequence[str], name: str, burst: bool, with_scheduler: bool, level: str, parent_pid: int
+):
     """The body of one pool process: its own database connections, then jobs until told to stop."""
     # The parent's stop handlers are the parent's; RQ's worker installs this process's own.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _stop_with_parent(parent_pid)
     with app.app_context():
         db.engine.dispose(close=False)  # connections inherited from the parent stay the parent's
     worker = make_worker(app, queues, name=name)
@@ -109,7 +132,8 @@ class AppWorkerPool(WorkerPool):
     the app and every job module loaded). A process that dies (killed, out of memory) is
     started again within a second; its batch's lease expires and the reconciler hands the
     batch to another job, as for a killed work horse. SIGTERM or SIGINT: each process
-    finishes its job (a warm shutdown), then the pool exits."""
+    finishes its job (a warm shutdown), then the pool exits. The parent itself killed
+    (-9): each process gets SIGTERM (_stop_with_parent) and does the same."""
 
     def __init__(self, app: Flask, queues: Sequence[str] | None, num_workers: int, with_scheduler: bool) -> None:
         super().__init__(list(queues or DEFAULT_QUEUES), connection=app.extensions["redis"], num_workers=num_workers)
@@ -122,6 +146,6 @@ class AppWorkerPool(WorkerPool):
     def get_worker_process(self, name: str, burst: bool, _sleep: float = 0, logging_level: str = "INFO"):
         return ForkProcess(
             target=_run_pool_process,
-            args=(self.app, self._queue_names, name, burst, self.with_scheduler, logging_level),
+            args=(self.app, self._queue_names, name, burst, self.with_scheduler, logging_level, os.getpid()),
             name=f"Worker {name} (WorkerPool {self.name})",
         )

@@ -78,6 +78,8 @@ def make_config(session_dir: Path, database_url: str, redis_url: str, **extra) -
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "CREDENTIAL_KEYS": CREDENTIAL_KEY,
+        # Pinned as worker_env pins it: unset, it would come from a developer's instance/ (make run).
+        "FILE_KEYS": CREDENTIAL_KEY,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "STORAGE_URL": f"file://{session_dir / 'files'}",

@@ -95,6 +95,7 @@ def worker_env(session_dir: Path, database_url: str, redis_url: str, **extra: st
             "DELIVERY_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,
             "SECRET_KEY": "test-secret",
             "CREDENTIAL_KEYS": CREDENTIAL_KEY,
+            "FILE_KEYS": CREDENTIAL_KEY,
             "INSTANCE_PATH": str(session_dir / "worker-instance"),
             "RATELIMIT_ENABLED": "false",
             "LOG_LEVEL": "WARNING",

@@ -58,8 +58,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
-        # A worker parent killed with -9 leaves its pool processes running (README "Workers"):
-        # whatever is left of the process group goes with it, so no test leaves a worker behind.
+        # A worker parent killed with -9 leaves its pool process to finish its job (README
+        # "Workers"): whatever is left of the process group goes now, so no test leaves a worker behind.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self._out.close()

@@ -101,6 +101,38 @@ def test_work_horses_killed_mid_build_and_mid_upload_deliver_within_two_minutes(
     print(f"recovery after kill -9 (s): { ({k: round(v, 1) for k, v in delivered_after.items()}) }")
 
 
+def _running(pid: int) -> bool:
+    """Whether the process exists and has not exited (a zombie nobody reaped yet has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_worker_parent_takes_its_pool_process_with_it_once_the_file_in_hand_is_delivered(
+    world, app, session_dir, database_url, redis_url, tmp_path
+):
+    """kill -9 of `flask rq worker` (the OOM killer, a supervisor's last resort) while its pool
+    process uploads a file: the process finishes that file and exits, rather than living on as
+    a worker nobody manages (a restarted `flask rq worker` would run beside it)."""
+    factories.leads(world.a.campaign, 60)
+    (outcome,) = sending.batch_now([world.a.integration.id], world.a.users["manager"])
+    env = worker_env(
+        session_dir, database_url, redis_url, HOOK_DIR=str(tmp_path), HOOK_UPLOAD=f"{outcome.batch_id}:pause:3"
+    )
+    worker = Process(["rq", "worker"], env, tmp_path / "worker.log")
+    try:
+        pool_process = marker_pid(tmp_path / f"upload-{outcome.batch_id}", 60)
+        assert pool_process != worker.popen.pid  # the job runs in the pool's process
+        os.kill(worker.popen.pid, signal.SIGKILL)
+        wait_for(lambda: not _running(pool_process), 30, "the pool process to exit", step=0.5)
+        assert _statuses([outcome.batch_id]) == {outcome.batch_id: "delivered"}
+    finally:
+        worker.stop()
+    _assert_delivered_once(world.a.integration, outcome.batch_id, 60)
+
+
 def test_a_slow_send_that_outlives_its_lease_is_never_taken_over(
     world, app, session_dir, database_url, redis_url, tmp_path
 ):
