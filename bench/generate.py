@@ -479,7 +479,6 @@ class Plan:
                 "integration_id": integ,
                 "lead_id": lead,
                 "queued_at": base + timedelta(seconds=lead % 600_000),
-                "sent_batch_id": None,
             }
 
     def sent_batches(self) -> Iterator[dict]:

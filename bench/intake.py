@@ -111,7 +111,7 @@ def _remove(url: str, campaign_id: int, prefix: str) -> None:
         conn.execute(f"DELETE FROM leads WHERE id IN ({ids})", args)
         conn.execute(
             "UPDATE batch_integrations i SET pending_count = (SELECT count(*) FROM queue_entries q"
-            " WHERE q.integration_id = i.id AND q.sent_batch_id IS NULL) WHERE i.campaign_id = %s",
+            " WHERE q.integration_id = i.id AND q.id > i.claimed_through) WHERE i.campaign_id = %s",
             (campaign_id,),
         )
 

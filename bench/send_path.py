@@ -113,14 +113,19 @@ def restore(url: str, integration_id: int) -> None:
             text("SELECT id, storage_key FROM sent_batches WHERE integration_id = :i"), {"i": integration_id}
         ).all()
         if batches:
+            # The queue as it was before the first of these files claimed (their ranges start there).
             db.session.execute(
-                text("UPDATE queue_entries SET sent_batch_id = NULL WHERE integration_id = :i"), {"i": integration_id}
+                text(
+                    "UPDATE batch_integrations SET claimed_through = COALESCE((SELECT min(entries_after) "
+                    "FROM sent_batches WHERE integration_id = :i), claimed_through) WHERE id = :i"
+                ),
+                {"i": integration_id},
             )
             db.session.execute(text("DELETE FROM sent_batches WHERE integration_id = :i"), {"i": integration_id})
             db.session.execute(
                 text(
-                    "UPDATE batch_integrations SET pending_count = (SELECT count(*) FROM queue_entries "
-                    "WHERE integration_id = :i AND sent_batch_id IS NULL) WHERE id = :i"
+                    "UPDATE batch_integrations i SET pending_count = (SELECT count(*) FROM queue_entries q "
+                    "WHERE q.integration_id = i.id AND q.id > i.claimed_through) WHERE i.id = :i"
                 ),
                 {"i": integration_id},
             )
@@ -232,7 +237,8 @@ def copy_sql(integration_id: int, mapping: list[dict]) -> str:
         cols.append(meta.get(src) or f"l.fields->>'{src.replace(chr(39), '')}'")
     return (
         f"COPY (SELECT {', '.join(cols)} FROM queue_entries q JOIN leads l ON l.id = q.lead_id "
-        f"WHERE q.integration_id = {int(integration_id)} AND q.sent_batch_id IS NULL ORDER BY q.id) "
+        f"WHERE q.integration_id = {int(integration_id)} AND q.id > "
+        f"(SELECT claimed_through FROM batch_integrations WHERE id = {int(integration_id)}) ORDER BY q.id) "
         "TO STDOUT WITH (FORMAT csv, HEADER true)"
     )
 
@@ -268,6 +274,7 @@ def child_naive(batch_id: int, cap: int) -> dict:
 
     from app.extensions import db
     from app.models import Lead, QueueEntry, SentBatch
+    from app.services import queue_files
 
     batch = db.session.get(SentBatch, batch_id)
     mapping = batch.field_mapping
@@ -277,7 +284,7 @@ def child_naive(batch_id: int, cap: int) -> dict:
         query = (
             select(Lead)
             .join(QueueEntry, QueueEntry.lead_id == Lead.id)
-            .where(QueueEntry.sent_batch_id == batch_id)
+            .where(queue_files.in_file(batch))
             .order_by(QueueEntry.id)
         )
         if cap:

@@ -84,7 +84,7 @@ def spread_history(app) -> str:
     from app.extensions import db
     from app.models import BatchCsvIntegration, Lead, QueueEntry, SentBatch, User
     from app.models.types import utcnow
-    from app.services import sending
+    from app.services import queue_files, sending
     from jobs.worker import run_burst
 
     with app.app_context():
@@ -102,10 +102,10 @@ def spread_history(app) -> str:
         for batch in files[-2:]:
             batch.status, batch.sent_at, batch.last_error = "failed", None, "connection refused by the partner's server"
         db.session.commit()
-        pending = select(QueueEntry.lead_id).where(QueueEntry.sent_batch_id.is_(None))
+        pending = select(QueueEntry.lead_id).where(queue_files.entry_is_pending())
         lead_id = db.session.scalar(
             select(QueueEntry.lead_id)
-            .where(QueueEntry.sent_batch_id.is_not(None), QueueEntry.lead_id.in_(pending))
+            .where(~queue_files.entry_is_pending(), QueueEntry.lead_id.in_(pending))
             .order_by(QueueEntry.lead_id)
             .limit(1)
         )

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import BatchCsvIntegration, QueueEntry, SentBatch
@@ -35,19 +35,45 @@ def batches(integration_id: int | None = None) -> list[SentBatch]:
     return list(db.session.scalars(query))
 
 
-def attached_lead_ids(batch_id: int) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(QueueEntry.lead_id).where(QueueEntry.sent_batch_id == batch_id).order_by(QueueEntry.id)
+def files_holding(integration_id: int) -> dict[int, list[int]]:
+    """Each queue entry of the integration -> the files whose id range holds it.
+
+    Read from the rows themselves, not through app.services.queue_files: exactly once means
+    one file for every claimed entry, none for a pending one.
+    """
+    db.session.expire_all()
+    ranges = db.session.execute(
+        select(SentBatch.id, SentBatch.entries_after, SentBatch.entries_through).where(
+            SentBatch.integration_id == integration_id, SentBatch.entries_through.is_not(None)
         )
-    )
+    ).all()
+    entries = db.session.scalars(select(QueueEntry.id).where(QueueEntry.integration_id == integration_id))
+    return {entry: [b for b, after, through in ranges if after < entry <= through] for entry in entries}
+
+
+def assert_each_entry_in_one_place(integration_id: int) -> None:
+    """No entry in two files; the entries in none are exactly those above claimed_through."""
+    holding = files_holding(integration_id)
+    assert all(len(files) <= 1 for files in holding.values()), {e: f for e, f in holding.items() if len(f) > 1}
+    through = db.session.get(BatchCsvIntegration, integration_id).claimed_through
+    assert {e for e, files in holding.items() if not files} == {e for e in holding if e > through}
+
+
+def attached_lead_ids(batch_id: int) -> list[int]:
+    batch = db.session.get(SentBatch, batch_id)
+    held = [entry for entry, files in files_holding(batch.integration_id).items() if batch_id in files]
+    return list(db.session.scalars(select(QueueEntry.lead_id).where(QueueEntry.id.in_(held)).order_by(QueueEntry.id)))
+
+
+def pending_lead_ids(integration_id: int) -> list[int]:
+    """The leads of the entries no file holds, in queue order."""
+    held = [entry for entry, files in files_holding(integration_id).items() if not files]
+    return list(db.session.scalars(select(QueueEntry.lead_id).where(QueueEntry.id.in_(held)).order_by(QueueEntry.id)))
 
 
 def pending_count(integration_id: int) -> int:
     """The real number of pending entries (not the denormalised counter)."""
-    return db.session.scalar(
-        select(func.count()).where(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
-    )
+    return len(pending_lead_ids(integration_id))
 
 
 def counter(integration_id: int) -> int:

@@ -7,13 +7,13 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import BatchCsvIntegration, QueueEntry, SentBatch
+from app.models import BatchCsvIntegration, SentBatch
 from app.services import credentials, sending
 from tests import factories
 from tests.admin_support import csrf_token, deliver_all, login, populate
+from tests.engine_support import pending_count
 
 JOBS = "/admin/jobs/"
 
@@ -143,12 +143,7 @@ def test_a_manager_retries_and_requeues_from_the_jobs_view(app, client, world, j
     assert client.post(f"/admin/jobs/requeue/{jobs['a_failed_2']}").status_code == 400  # no token
     response = client.post(f"/admin/jobs/requeue/{jobs['a_failed_2']}", data={"csrf_token": token, "url": JOBS})
     assert response.status_code == 302 and response.location.endswith(JOBS)
-    pending = db.session.scalar(
-        select(func.count()).where(
-            QueueEntry.integration_id == world.a.integration.id, QueueEntry.sent_batch_id.is_(None)
-        )
-    )
-    assert pending == 3
+    assert pending_count(world.a.integration.id) == 3
     assert "3 leads of file #" in client.get(JOBS).get_data(as_text=True)
 
     sftp_server.start()

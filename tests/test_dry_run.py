@@ -13,23 +13,16 @@ from app.models import AuditEvent, QueueEntry, SentBatch
 from app.services import sending
 from tests import factories
 from tests.admin_support import login
-from tests.engine_support import batches, csv_rows, delivered_files, drain, local_dir, stored_bytes
+from tests.engine_support import batches, csv_rows, delivered_files, drain, files_holding, local_dir, stored_bytes
 
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _queue(integration_id: int) -> list[tuple[int, int | None]]:
-    db.session.expire_all()
-    return [
-        tuple(row)
-        for row in db.session.execute(
-            select(QueueEntry.id, QueueEntry.sent_batch_id)
-            .where(QueueEntry.integration_id == integration_id)
-            .order_by(QueueEntry.id)
-        )
-    ]
+def _queue(integration_id: int) -> list[tuple[int, list[int]]]:
+    """Each entry of the integration and the files that hold it, in queue order."""
+    return sorted(files_holding(integration_id).items())
 
 
 def _configure(integ, **settings) -> None:
@@ -55,7 +48,7 @@ def test_the_preview_is_the_file_the_real_send_then_delivers_and_claims_nothing(
     sending.batch_now([other.id], world.a.users["manager"])
     db.session.commit()
     queue_before = _queue(integ.id)
-    assert len(queue_before) == 7 and all(sent is None for _id, sent in queue_before)
+    assert len(queue_before) == 7 and all(not files for _id, files in queue_before)
 
     preview = client.get(f"/api/v4/batch-manager/{integ.id}/preview-file", headers=bearer(world.a.tokens["manager"]))
     assert preview.status_code == 200, preview.json
@@ -135,7 +128,7 @@ def test_the_admin_view_and_configure_pages_offer_the_same_file(client, world):
     assert response.headers["Content-Disposition"].startswith("attachment;")
     # The file's name carries the time of the request, so compare the bytes only.
     assert response.data == api.data and len(csv_rows(response.data)) == 5
-    assert _queue(integ.id) and all(sent is None for _id, sent in _queue(integ.id))
+    assert _queue(integ.id) and all(not files for _id, files in _queue(integ.id))
     # Another enterprise's integration does not exist here.
     assert (
         client.get(f"/v2/system/campaign-lead-batch/pending-batch/preview-file/{world.b.integration.id}").status_code

@@ -12,10 +12,9 @@ import time
 
 import pytest
 from rq import Queue
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, text
 
 from app.extensions import db
-from app.models import QueueEntry
 from app.models.types import utcnow
 from app.services import scheduled_send, ticks
 from app.services.queueing import SEND_QUEUE
@@ -26,6 +25,7 @@ from tests.engine_support import (
     csv_rows,
     delivered_files,
     local_dir,
+    pending_count,
     run_hooked_worker,
     run_worker,
     stored_bytes,
@@ -66,12 +66,7 @@ def _assert_one_file_each(integrations, leads: int, attempts: int = 1) -> None:
         assert delivered.name == batch.file_name and delivered.read_bytes() == stored_bytes(batch)
         lead_ids = [int(row[0]) for row in csv_rows(delivered.read_bytes())[1:]]
         assert sorted(lead_ids) == sorted(attached_lead_ids(batch.id)) and len(set(lead_ids)) == leads
-    pending = db.session.scalar(
-        select(func.count())
-        .select_from(QueueEntry)
-        .where(QueueEntry.integration_id.in_([i.id for i in integrations]), QueueEntry.sent_batch_id.is_(None))
-    )
-    assert pending == 0
+    assert sum(pending_count(i.id) for i in integrations) == 0
 
 
 def test_a_group_sends_one_file_per_slot_with_each_lead_once_in_three_commits(world, app):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +14,8 @@ from app.services import sending
 from app.services.actors import SYSTEM
 from app.services.intake import ingest_leads
 from tests.engine_support import (
+    assert_each_entry_in_one_place,
+    attached_lead_ids,
     counter,
     csv_rows,
     delivered_files,
@@ -27,8 +30,9 @@ from tests.engine_support import (
 def _check_exactly_once(integration_id: int, expected_leads: int) -> None:
     """Every queued lead is in exactly one file or still pending; counters match reality."""
     db.session.expire_all()
+    assert_each_entry_in_one_place(integration_id)
     for batch in db.session.scalars(select(SentBatch).where(SentBatch.integration_id == integration_id)):
-        attached = db.session.scalar(select(func.count()).where(QueueEntry.sent_batch_id == batch.id))
+        attached = len(attached_lead_ids(batch.id))
         assert attached == batch.lead_count, f"batch {batch.id} claims {batch.lead_count}, holds {attached}"
     entries = db.session.scalar(select(func.count()).where(QueueEntry.integration_id == integration_id))
     assert entries == expected_leads
@@ -188,8 +192,9 @@ def test_random_sequences_of_every_action_keep_every_lead_in_exactly_one_file(ap
         rng.choice(actions)()
         db.session.expire_all()
         assert counter(integration_id) == pending_count(integration_id)
+        assert_each_entry_in_one_place(integration_id)
         for batch in db.session.scalars(select(SentBatch).where(SentBatch.resend_of_id.is_(None))):
-            attached = db.session.scalar(select(func.count()).where(QueueEntry.sent_batch_id == batch.id))
+            attached = len(attached_lead_ids(batch.id))
             assert attached == (0 if batch.id in requeued else batch.lead_count)
 
     # Settle: destination back, every failed file retried (or requeued ones resent as new files).
@@ -211,3 +216,84 @@ def test_random_sequences_of_every_action_keep_every_lead_in_exactly_one_file(ap
     assert sorted(seen) == sorted(lead_ids)
     for resent in db.session.scalars(select(SentBatch).where(SentBatch.resend_of_id.is_not(None))):
         assert resent.sha256 == db.session.get(SentBatch, resent.resend_of_id).sha256
+
+
+@pytest.mark.postgres
+def test_a_claim_never_passes_a_queued_entry_that_is_not_committed_yet(app, world):
+    """Ids are drawn in one order and committed in another; a file's range must not skip one.
+
+    Intake A draws its entries' ids and stops before committing. Intake C (later, so higher
+    ids) and a scheduled claim then try to run. Were C to commit and the claim to range over
+    its id, A's entries would lie inside a file that does not hold them: lost. Intake takes
+    the integration's lock before it draws ids, so both wait for A; afterwards every entry
+    is in exactly one file or pending.
+    """
+    from sqlalchemy import event, text
+
+    campaign_id, integration_id = world.a.campaign.id, world.a.integration.id
+    drawn, resume = threading.Event(), threading.Event()
+    a_thread: list[threading.Thread] = []
+
+    def pause_after_queueing(conn, cursor, statement, *args):
+        if threading.current_thread() in a_thread and statement.lstrip().startswith("INSERT INTO queue_entries"):
+            drawn.set()
+            resume.wait(30)
+
+    def intake(prefix: str, n: int):
+        def run():
+            ingest_leads(
+                db.session.get(Campaign, campaign_id),
+                [{"externalId": f"{prefix}{i}", "status": "valid", "fields": {}} for i in range(n)],
+            )
+
+        return run
+
+    def waiting_on_locks() -> int:
+        with db.engine.connect() as conn:
+            return conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+
+    ingest_leads(db.session.get(Campaign, campaign_id), [{"externalId": "before", "status": "valid", "fields": {}}])
+    event.listen(db.engine, "after_cursor_execute", pause_after_queueing)
+    errors: list[BaseException] = []
+
+    def in_app(fn):
+        def run():
+            with app.app_context():
+                try:
+                    fn()
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+                finally:
+                    db.session.remove()
+
+        return threading.Thread(target=run)
+
+    try:
+        a = in_app(intake("a", 3))
+        a_thread.append(a)
+        a.start()
+        assert drawn.wait(30)
+        others = [in_app(intake("c", 2)), in_app(lambda: sending.send_integration(integration_id, "schedule", SYSTEM))]
+        # C, then the claim: each goes on once it waits on A's lock or (were the lock missing) has finished.
+        for started, t in enumerate(others, 1):
+            t.start()
+            for _ in range(200):
+                blocked = sum(o.is_alive() for o in others[:started])
+                if not t.is_alive() or (blocked and waiting_on_locks() >= blocked):
+                    break
+                threading.Event().wait(0.05)
+        resume.set()
+        for t in [a, *others]:
+            t.join(60)
+    finally:
+        resume.set()
+        event.remove(db.engine, "after_cursor_execute", pause_after_queueing)
+    assert errors == []
+    _check_exactly_once(integration_id, 6)
+    sending.send_integration(integration_id, "schedule", SYSTEM)
+    _check_exactly_once(integration_id, 6)
+    assert pending_count(integration_id) == 0

@@ -6,7 +6,6 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
 
 from app.errors import NotFound, ValidationError
 from app.extensions import db
@@ -69,14 +68,17 @@ def claim(setup, count: int, **kw) -> SentBatch:
     )
     db.session.add(batch)
     db.session.flush()
+    # Claimed as a claim does: the next `count` pending ids become the file's range.
     ids = db.session.scalars(
         db.select(QueueEntry.id)
-        .where(QueueEntry.integration_id == integ.id, QueueEntry.sent_batch_id.is_(None))
+        .where(QueueEntry.integration_id == integ.id, QueueEntry.id > integ.claimed_through)
         .order_by(QueueEntry.id)
         .limit(count)
     ).all()
-    db.session.execute(update(QueueEntry).where(QueueEntry.id.in_(ids)).values(sent_batch_id=batch.id))
-    integ.pending_count -= len(ids)
+    if ids:
+        batch.entries_after, batch.entries_through = integ.claimed_through, ids[-1]
+        integ.claimed_through = ids[-1]
+        integ.pending_count -= len(ids)
     db.session.commit()
     return batch
 

@@ -12,7 +12,7 @@ from app.services.actors import SYSTEM
 from app.services.intake import ingest_leads
 from app.services.lead_status import change_statuses
 from tests import factories
-from tests.engine_support import counter, csv_rows, drain, pending_count, run_concurrently, stored_bytes
+from tests.engine_support import counter, csv_rows, drain, files_holding, pending_count, run_concurrently, stored_bytes
 
 
 def bearer(token: str) -> dict:
@@ -251,11 +251,10 @@ def test_concurrent_invalidation_and_claim_never_leave_a_lead_half_in(app, world
     db.session.commit()
 
     db.session.expire_all()
-    entries = db.session.execute(
-        select(QueueEntry.lead_id, QueueEntry.sent_batch_id).where(QueueEntry.integration_id == integration_id)
-    ).all()
-    claimed = {lead for lead, batch in entries if batch is not None}
-    pending = {lead for lead, batch in entries if batch is None}
+    holding = files_holding(integration_id)
+    lead_of = dict(db.session.execute(select(QueueEntry.id, QueueEntry.lead_id)).all())
+    claimed = {lead_of[entry] for entry, files in holding.items() if files}
+    pending = {lead_of[entry] for entry, files in holding.items() if not files}
     dropped = set(db.session.scalars(select(LeadDrop.lead_id).where(LeadDrop.integration_id == integration_id)))
     all_leads = set(db.session.scalars(select(Lead.id)))
     assert len(all_leads) == 200
@@ -264,7 +263,7 @@ def test_concurrent_invalidation_and_claim_never_leave_a_lead_half_in(app, world
     assert not (claimed & dropped)
     assert pending == set() and counter(integration_id) == 0
     for batch in db.session.scalars(select(SentBatch).where(SentBatch.integration_id == integration_id)):
-        held = db.session.scalar(select(func.count()).where(QueueEntry.sent_batch_id == batch.id))
+        held = sum(batch.id in files for files in holding.values())
         assert held == batch.lead_count
     assert claimed and dropped  # the race really interleaved both
 

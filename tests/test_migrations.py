@@ -173,3 +173,56 @@ def _assert_the_app_uses_them(app) -> None:
     # New rows take fresh ids after the seeded ones (the sequences came through).
     user = accounts.create_user("new@acme.example", "viewer", "Acme Lead Co", "another-password")
     assert (user.id, user.enterprise_id) == (3, 1)
+
+
+def test_upgrade_to_id_ranges_keeps_each_file_and_the_queue_in_order(scratch_url, tmp_path, redis_url):
+    """20261202_20: an integration whose entries interleave files and pending ones (an entry queued
+    while a claim ran, leads requeued from a failed file) gets contiguous ids; each file keeps
+    its leads, the queue its order, and new entries come after everything."""
+    from app.models import BatchCsvIntegration, SentBatch
+    from app.services import lead_records
+    from app.services.actors import SYSTEM
+    from app.services.claim import claim
+
+    app = create_app(make_config(tmp_path, scratch_url, redis_url, CREDENTIAL_KEYS=seeds.CREDENTIAL_KEY))
+    with app.app_context():
+        _build_at("20261202_10_queue_lead_first")  # entry 1 in file 1, entry 2 pending
+        first = seeds.SEEDS["0001"]["leads"][0]
+        _insert("leads", [first | {"id": n, "external_id": f"crm-{n}"} for n in range(3, 8)])
+        file_one = seeds.SEEDS["0001"]["sent_batches"][0]
+        _insert("sent_batches", [file_one | {"id": 3, "lead_count": 2, "file_name": "third.csv.gz"}])
+        # In id order: file 1, pending, file 3, file 1, pending, file 3 (lead 7 is queued after the upgrade).
+        entries = [(3, 3, 3), (4, 4, 1), (5, 5, None), (6, 6, 3)]
+        _insert(
+            "queue_entries",
+            [
+                {
+                    "id": i,
+                    "integration_id": 1,
+                    "lead_id": lead,
+                    "queued_at": seeds.At("2026-02-01 08:00:00"),
+                    "sent_batch_id": file,
+                }
+                for i, lead, file in entries
+            ],
+        )
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE sent_batches SET lead_count = 2 WHERE id = 1"))
+            conn.execute(text("UPDATE batch_integrations SET pending_count = 3 WHERE id = 1"))  # lead 7 too
+        upgrade()
+
+        def leads_of(batch_id: int) -> list[int]:
+            return [r.lead_id for r in lead_records.iter_batch_records(batch_id)]
+
+        assert leads_of(1) == [1, 4] and leads_of(3) == [3, 6]
+        assert [r.lead_id for r in lead_records.iter_pending_records(1)] == [2, 5]
+        # The next claim takes the pending ones, in order, and nothing else.
+        _insert("queue_entries", [{"integration_id": 1, "lead_id": 7, "queued_at": seeds.At("2026-02-02 08:00:00")}])
+        [outcome] = claim(1, "schedule", SYSTEM)
+        db.session.commit()
+        assert leads_of(outcome.batch_id) == [2, 5, 7] and outcome.lead_count == 3
+        assert leads_of(1) == [1, 4] and leads_of(3) == [3, 6]
+        assert db.session.get(BatchCsvIntegration, 1).pending_count == 0
+        assert db.session.get(SentBatch, 2).entries_through is None  # a resend holds its original's leads
+        db.session.remove()
+        db.engine.dispose()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.extensions import db
-from app.models import AuditEvent, BatchCsvIntegration, QueueEntry, SentBatch
+from app.models import AuditEvent, BatchCsvIntegration, SentBatch
 from app.services import sending
 from tests import factories
 from tests.engine_support import (
@@ -17,6 +17,7 @@ from tests.engine_support import (
     csv_rows,
     delivered_files,
     drain,
+    files_holding,
     local_dir,
     pending_count,
     stored_bytes,
@@ -274,6 +275,6 @@ def test_queue_entries_are_never_shared_between_files(world):
     factories.leads(world.a.campaign, 4, prefix="b")
     sending.batch_now([integ.id], world.a.users["manager"])
     drain()
-    entries = db.session.execute(select(QueueEntry.lead_id, QueueEntry.sent_batch_id)).all()
-    assert len(entries) == 12 and all(e.sent_batch_id is not None for e in entries)
+    holding = files_holding(integ.id)
+    assert len(holding) == 12 and all(len(files) == 1 for files in holding.values())
     assert sum(b.lead_count for b in batches(integ.id)) == 12

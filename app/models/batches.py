@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, false, literal_column, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, false, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -42,32 +42,15 @@ class QueueEntry(db.Model):
         # entries (erasure, lead trace, status changes, retention) and a claim writes one
         # index fewer per entry (migration 20261202_10).
         Index("uq_queue_lead_integration", "lead_id", "integration_id", unique=True),
-        # The pending entries of one integration, in queue order.
-        Index(
-            "ix_queue_pending",
-            "integration_id",
-            "id",
-            sqlite_where=text("sent_batch_id IS NULL"),
-            postgresql_where=text("sent_batch_id IS NULL"),
-        ),
-        # The entries of one file, in file order; pending entries (NULL) are left out.
-        Index(
-            "ix_queue_sent_batch",
-            "sent_batch_id",
-            "id",
-            sqlite_where=text("sent_batch_id IS NOT NULL"),
-            postgresql_where=text("sent_batch_id IS NOT NULL"),
-        ),
+        # An integration's entries in queue order: its pending ones (ids above claimed_through)
+        # and the entries of each of its files (an id range) are ranges of this index.
+        Index("ix_queue_integration", "integration_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("batch_integrations.id"))
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
     queued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    # A sent_batches id, without a foreign key: its per-row check was a third of the claim of a
-    # large file. Only the claim sets it, to the batch it inserted in the same transaction, and
-    # the only batch ever deleted is a claim's own empty one (migration 20261201_10).
-    sent_batch_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class SentBatch(db.Model):
@@ -89,6 +72,15 @@ class SentBatch(db.Model):
         ),
         Index("ix_sent_enterprise_sent_at", "enterprise_id", "sent_at"),
         Index("ix_sent_integration", "integration_id", "id"),
+        # The file that holds a queue entry: the first range of its integration that ends at or
+        # after the entry's id (app.services.queue_files.file_of_entry).
+        Index(
+            "ix_sent_entries",
+            "integration_id",
+            "entries_through",
+            sqlite_where=text("entries_through IS NOT NULL"),
+            postgresql_where=text("entries_through IS NOT NULL"),
+        ),
         # Delivery caps sum the leads an integration's files counted within a window.
         Index("ix_sent_integration_counted", "integration_id", "counted_at"),
         Index("ix_sent_status_updated", "status", "updated_at"),
@@ -124,6 +116,12 @@ class SentBatch(db.Model):
     delivery_method: Mapped[str] = mapped_column(String(10))
 
     lead_count: Mapped[int] = mapped_column(default=0)
+    # The file's leads are its integration's queue entries with ids in (entries_after,
+    # entries_through]: a claim writes these two numbers, not one row per lead
+    # (app.services.queue_files). NULL for a file that claimed nothing, a resend (its leads
+    # are its original's) and a failed file whose leads were requeued.
+    entries_after: Mapped[int | None] = mapped_column(BigInteger)
+    entries_through: Mapped[int | None] = mapped_column(BigInteger)
     # A cumulative file's leads are recorded in batch_leads (its queue entries hold only the
     # leads new to it); the lead views and the file builder read from there.
     cumulative: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text, true
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -95,6 +95,10 @@ class BatchCsvIntegration(db.Model):
     # Kept in step with the queue in the same transactions that add or claim
     # entries, so listing pending batches never counts the whole queue.
     pending_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # How far the queue has been claimed: every entry of this integration with an id up to
+    # here is in exactly one file (the one whose id range holds it), every entry above it is
+    # pending (app.services.queue_files). Only a claim moves it, under this row's lock.
+    claimed_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     # Health (app.services.integration_health), kept in step by the pipeline as files end, so
     # the Pending table filters and sorts on it without reading sent_batches.

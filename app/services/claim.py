@@ -2,8 +2,9 @@
 
 Invariants 1 and 5 (DESIGN.md) live here. In one transaction the integration row is
 locked, a Batch now finds the send already in flight instead of starting a second,
-and pending entries are claimed by ONE set-based UPDATE ... WHERE sent_batch_id IS
-NULL (no ORM object per lead, so a million pending leads claim in one statement).
+and the pending entries become the file's range of queue ids: the integration's
+claimed_through moves past them and the file records the range (app.services.queue_files),
+two rows written however many leads, so a million pending leads claim in one count.
 The caller commits (app.services.sending.send_integration).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Update, func, literal, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,9 +25,6 @@ from app.services import audit, delivery_caps, empty_runs
 from app.services.actors import Actor
 from app.services.cumulative import record_file_leads
 from app.services.lease import LeaseOffer
-
-# Claims up to this many leads fold their counts into the claim statement (_counts_in_claim).
-FOLD_COUNTS_UP_TO = 50_000
 
 
 @dataclass(frozen=True)
@@ -119,12 +117,7 @@ def claim(
     while True:
         limit = per_file if left is None else min(left, per_file or left)
         batch = _new_batch(integration, trigger, user, at, lease if not outcomes else None)
-        if limit == 0:
-            claimed, counted = 0, False
-        elif _counts_in_claim(integration, limit):
-            claimed, counted = _claim_and_count(integration, batch, limit), True
-        else:
-            claimed, counted = _claim_entries(integration_id, batch.id, limit), False
+        claimed = _claim_range(integration, batch, limit) if limit != 0 else 0
         if left is not None:
             left -= claimed
         # A used-up cap sends no empty file: leads are waiting, only the window is full.
@@ -132,18 +125,10 @@ def claim(
             db.session.delete(batch)
             db.session.flush()
             break
-        if not counted:
-            batch.lead_count = claimed
         if cumulative:
             batch.cumulative = True
             batch.lead_count = record_file_leads(integration, batch.id)
         outcomes.append(BatchNowOutcome(integration_id, batch.id, "queued", batch.lead_count))
-        if claimed and not counted:
-            db.session.execute(
-                update(BatchCsvIntegration)
-                .where(BatchCsvIntegration.id == integration_id)
-                .values(pending_count=BatchCsvIntegration.pending_count - claimed)
-            )
         if limit is None or claimed < limit or left == 0:
             break
     # Nothing was pending at a scheduled slot (a full cap is not "nothing"): record the run.
@@ -203,67 +188,31 @@ def batch_row(
     )
 
 
-def _claim_statement(integration_id: int, batch_id: int, limit: int | None) -> Update:
-    """The atomic UPDATE that attaches pending entries to the batch (invariant 1)."""
-    table = QueueEntry.__table__
-    pending = (table.c.integration_id == integration_id) & table.c.sent_batch_id.is_(None)
-    if limit is None:
-        # The integration row lock already keeps other senders out; rows queued by a
-        # concurrent intake that has not committed stay pending for the next file.
-        stmt = table.update().where(pending)
-    else:
-        chosen = select(table.c.id).where(pending).order_by(table.c.id).limit(limit)
-        if db.session.get_bind().dialect.name == "postgresql":
-            chosen = chosen.with_for_update(skip_locked=True)
-        stmt = table.update().where(table.c.id.in_(chosen.scalar_subquery()))
-    return stmt.values(sent_batch_id=batch_id)
+def _claim_range(integration: BatchCsvIntegration, batch: SentBatch, limit: int | None) -> int:
+    """Give the batch the next `limit` pending entries (all if None); returns how many (invariant 1).
 
-
-def _claim_entries(integration_id: int, batch_id: int, limit: int | None) -> int:
-    """Attach pending entries to the batch with one atomic UPDATE; returns how many."""
-    return db.session.execute(_claim_statement(integration_id, batch_id, limit)).rowcount
-
-
-def _counts_in_claim(integration: BatchCsvIntegration, limit: int | None) -> bool:
-    """Whether the claim also writes the file's lead count and the pending count (_claim_and_count).
-
-    PostgreSQL only (SQLite has no UPDATE in a WITH). Two round trips fewer per file, which
-    is what a herd of small files pays for; but the count reads the claimed ids back through
-    the CTE, one stored row per lead, so a large claim keeps its bare UPDATE. pending_count
-    was read under the integration lock; it only picks the plan, never the result.
+    Under the integration's row lock (lock_integration, which read claimed_through fresh): no
+    other claim runs, and no entry of this integration is queued but not yet committed
+    (app.services.queue_files), so the count and the last id are the whole truth. The file
+    gets the range, the integration moves claimed_through and pending_count: two rows.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
-        return False
-    size = integration.pending_count if limit is None else min(limit, integration.pending_count)
-    return size <= FOLD_COUNTS_UP_TO
-
-
-def _claim_and_count(integration: BatchCsvIntegration, batch: SentBatch, limit: int | None) -> int:
-    """The claim, the file's lead_count and the integration's pending_count in ONE statement.
-
-    The same atomic UPDATE as _claim_entries in a WITH, its RETURNING counted, and both
-    counts written from that count, as the three statements did (updated_at moves on both
-    rows as their ORM updates moved it; pending_count only when something was claimed).
-    """
-    sent, ints = SentBatch.__table__, BatchCsvIntegration.__table__
-    integration_id = integration.id
-    now = utcnow()
-    claimed = _claim_statement(integration_id, batch.id, limit).returning(literal(1)).cte("claimed")
-    tally = select(func.count().label("n")).select_from(claimed).cte("tally")
-    n = select(tally.c.n).scalar_subquery()
-    lead_count = sent.update().where(sent.c.id == batch.id).values(lead_count=n, updated_at=now).cte("file")
-    pending = (
-        ints.update()
-        .where(ints.c.id == integration_id, n > 0)
-        .values(pending_count=ints.c.pending_count - n, updated_at=now)
-        .cte("pending")
+    after = integration.claimed_through
+    ids = select(QueueEntry.id).where(QueueEntry.integration_id == integration.id, QueueEntry.id > after)
+    if limit is not None:
+        ids = ids.order_by(QueueEntry.id).limit(limit)
+    taken = ids.subquery()
+    count, through = db.session.execute(select(func.count(), func.max(taken.c.id))).one()
+    batch.lead_count = count
+    if not count:
+        return 0
+    batch.entries_after, batch.entries_through = after, through
+    db.session.execute(
+        update(BatchCsvIntegration)
+        .where(BatchCsvIntegration.id == integration.id)
+        .values(claimed_through=through, pending_count=BatchCsvIntegration.pending_count - count)
+        .execution_options(synchronize_session=False)
     )
-    count = db.session.execute(select(tally.c.n).add_cte(lead_count, pending)).scalar_one()
-    # The loaded rows say what they now hold (as the ORM update kept the integration in step),
-    # so nothing is flushed or read back for them.
-    set_committed_value(batch, "lead_count", count)
-    set_committed_value(batch, "updated_at", now)
-    if count:
-        set_committed_value(integration, "pending_count", integration.pending_count - count)
-        set_committed_value(integration, "updated_at", now)
+    # The loaded row says what it now holds (a next file of a split claims after it).
+    set_committed_value(integration, "claimed_through", through)
+    set_committed_value(integration, "pending_count", integration.pending_count - count)
     return count

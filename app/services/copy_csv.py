@@ -142,10 +142,14 @@ def _field(key: str) -> sql.Composable:
     )
 
 
-# The batch's own values in a statement: its snapshot names and ids, and the batch whose
-# queue entries it holds. Everything else depends only on the file's layout.
+# The batch's own values in a statement: its snapshot names and ids, and where its rows are
+# (a cumulative file's lead list, or the range of queue ids a file owns,
+# app.services.queue_files). Everything else depends only on the file's layout.
 _CONSTANTS = ("campaign.id", "campaign.name", "advertiser.id", "advertiser.name")
 _SOURCE_ID = "source batch id"
+_INTEGRATION_ID = "integration id"
+_AFTER = "entries after"
+_THROUGH = "entries through"
 # Layout -> the statement's bytes with the batch's values left out (their names in between),
 # per process: a herd of small files composes the same few layouts thousands of times.
 _LAYOUTS: dict[tuple, tuple[bytes | str, ...]] = {}
@@ -177,13 +181,20 @@ def _layout(sources: tuple[str, ...], settings: FileSettings, cumulative: bool, 
     for number, source in enumerate(sources):
         parts += [sql.SQL((", " if number else "") + before), _column(source), sql.SQL(after)]
     if cumulative:
-        parts.append(sql.SQL(" FROM batch_leads q JOIN leads l ON l.id = q.lead_id WHERE q.batch_id = "))
+        parts += [sql.SQL(" FROM batch_leads q JOIN leads l ON l.id = q.lead_id WHERE q.batch_id = "), _SOURCE_ID]
     else:
-        parts.append(sql.SQL(" FROM queue_entries q JOIN leads l ON l.id = q.lead_id WHERE q.sent_batch_id = "))
+        parts += [
+            sql.SQL(" FROM queue_entries q JOIN leads l ON l.id = q.lead_id WHERE q.integration_id = "),
+            _INTEGRATION_ID,
+            sql.SQL(" AND q.id > "),
+            _AFTER,
+            sql.SQL(" AND q.id <= "),
+            _THROUGH,
+        ]
     options = sql.SQL("FORMAT csv, DELIMITER {}, QUOTE '\"'").format(sql.Literal(settings.delimiter))
     if settings.quoting == "all":
         options += sql.SQL(", FORCE_QUOTE *")
-    parts += [_SOURCE_ID, sql.SQL(" ORDER BY q.id) TO STDOUT WITH ({})").format(options)]
+    parts.append(sql.SQL(" ORDER BY q.id) TO STDOUT WITH ({})").format(options))
     layout = tuple(part if isinstance(part, str) else part.as_bytes(conn) for part in parts)
     if len(_LAYOUTS) >= _LAYOUTS_MAX:
         _LAYOUTS.clear()
@@ -197,18 +208,21 @@ def copy_statement(
     """The COPY of a batch's rows in file order, cells as the Python writer makes them."""
     source = source_batch(batch)
     layout = _layout(tuple(str(m["source"]) for m in mapping), settings, source.cumulative, conn)
-    values = {
+    cells = {
         "campaign.id": batch.campaign_id,
         "campaign.name": batch.campaign_name,
         "advertiser.id": batch.advertiser_id,
         "advertiser.name": batch.advertiser_name,
     }
-    return b"".join(
-        part
-        if isinstance(part, bytes)
-        else sql.Literal(source.id if part == _SOURCE_ID else cell_text(cell(values[part]))).as_bytes(conn)
-        for part in layout
-    )
+    values = {name: cell_text(cell(value)) for name, value in cells.items()}
+    # A file with no range (it claimed nothing) compares ids with NULL: no rows.
+    values |= {
+        _SOURCE_ID: source.id,
+        _INTEGRATION_ID: source.integration_id,
+        _AFTER: source.entries_after,
+        _THROUGH: source.entries_through,
+    }
+    return b"".join(part if isinstance(part, bytes) else sql.Literal(values[part]).as_bytes(conn) for part in layout)
 
 
 def _header(mapping: Sequence[dict], settings: FileSettings) -> str:

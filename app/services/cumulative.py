@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, insert, literal, select, union_all
+from sqlalchemy import ColumnElement, func, insert, literal, select
 
 from app.extensions import db
-from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, BatchLead, Lead, QueueEntry, SentBatch
+from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, BatchLead, Lead, QueueEntry
 from app.models.types import utcnow
+from app.services import queue_files
 
 LEAD_MODES = ("new", "cumulative")
 WINDOWS = ("all", "month", "week", "day")
@@ -39,17 +40,10 @@ def window_start(window: str, timezone: str, now: datetime) -> datetime | None:
 
 
 def _entries(integration_id: int, *, claimed_only: bool) -> ColumnElement[bool]:
-    """The integration's queue entries: pending ones (ix_queue_pending) and those of its files (ix_queue_sent_batch).
-
-    No index of queue_entries leads with integration_id alone (migration 20261202_10); a
-    file only ever claims entries of its own integration.
-    """
-    claimed = QueueEntry.sent_batch_id.in_(select(SentBatch.id).where(SentBatch.integration_id == integration_id))
+    """The integration's queue entries: all of them, or those already in its files (app.services.queue_files)."""
     if claimed_only:
-        return claimed
-    # Two index scans joined by id (an OR of the two made PostgreSQL scan the whole table).
-    pending = and_(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
-    return QueueEntry.id.in_(union_all(select(QueueEntry.id).where(pending), select(QueueEntry.id).where(claimed)))
+        return queue_files.claimed(integration_id)
+    return QueueEntry.integration_id == integration_id
 
 
 def history_conditions(

@@ -24,7 +24,7 @@ from app.errors import Conflict, DeliveryError
 from app.extensions import db
 from app.models import IN_FLIGHT, BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch, User
 from app.models.types import utcnow
-from app.services import audit
+from app.services import audit, queue_files
 from app.services.claim import lock_integration
 from app.services.credentials import protection_secret_for
 from app.services.files import FileSettings, inner_file_name
@@ -97,12 +97,12 @@ def _affected(enterprise_id: int, lead_ids: list[int]) -> Affected:
     pending = db.session.execute(
         select(BatchCsvIntegration.id, BatchCsvIntegration.label, func.count())
         .join(QueueEntry, QueueEntry.integration_id == BatchCsvIntegration.id)
-        .where(QueueEntry.lead_id.in_(lead_ids), QueueEntry.sent_batch_id.is_(None))
+        .where(QueueEntry.lead_id.in_(lead_ids), queue_files.entry_is_pending())
         .group_by(BatchCsvIntegration.id, BatchCsvIntegration.label)
         .order_by(BatchCsvIntegration.id)
     ).all()
     found.pending = [{"integrationId": i, "label": label, "entries": n} for i, label, n in pending]
-    holding = select(QueueEntry.sent_batch_id).where(QueueEntry.lead_id.in_(lead_ids)).distinct()
+    holding = select(queue_files.file_of_entry()).where(QueueEntry.lead_id.in_(lead_ids))
     batches = db.session.scalars(
         select(SentBatch)
         .where(SentBatch.id.in_(holding), SentBatch.enterprise_id == enterprise_id)
@@ -117,7 +117,7 @@ def _plan(batch: SentBatch, lead_ids: list[int]) -> FilePlan:
         db.session.scalars(select(SentBatch.id).where(SentBatch.resend_of_id == batch.id).order_by(SentBatch.id))
     )
     plan = FilePlan(batch.id, batch.file_name, batch.status, "rewrite", "rebuilt without this person", resends)
-    others = select(QueueEntry.lead_id).where(QueueEntry.sent_batch_id == batch.id, QueueEntry.lead_id.not_in(lead_ids))
+    others = select(QueueEntry.lead_id).where(queue_files.in_file(batch), QueueEntry.lead_id.not_in(lead_ids))
     if batch.purged_at is not None or not batch.storage_key or not batch.sha256:
         plan.action, plan.reason = "none", "no stored file"
     elif not db.session.scalar(select(func.count()).select_from(others.subquery())):
@@ -172,7 +172,7 @@ def erase(enterprise_id: int, by: str, value: str, user: User) -> Affected:
             delete(QueueEntry).where(
                 QueueEntry.integration_id == item["integrationId"],
                 QueueEntry.lead_id.in_(lead_ids),
-                QueueEntry.sent_batch_id.is_(None),
+                queue_files.entry_is_pending(),
             )
         ).rowcount
         db.session.execute(
@@ -234,7 +234,7 @@ def _apply_file(plan: FilePlan, lead_ids: list[int], enterprise_id: int, user: U
         after = None
     else:
         settings = FileSettings.from_snapshot(batch.file_settings)
-        query = batch_query(batch.id).where(QueueEntry.lead_id.not_in(lead_ids))
+        query = batch_query(batch).where(Lead.id.not_in(lead_ids))
         records = (record for _queued_at, record in iter_rows(query, batch_names(batch)))
         stored, rows = build_and_store(
             records,

@@ -4,11 +4,12 @@ At 06:00 a job holds SEND_GROUP_SIZE slots of small files. Claimed one by one, e
 paid a row lock, an INSERT, the claim, an audit INSERT and a commit of its own. Here the
 group's integrations are locked together (in id order, as intake locks them, so the two
 cannot deadlock), their pending entries claimed and counted in one statement under file
-ids taken from the sequence, their files inserted in one statement with those counts and
-the leases of all the files in the same rows, their audit rows in one statement, then one
-commit. Invariant 1 holds as in
-app.services.claim: the integration row locks keep every other sender out and the one
-UPDATE ... WHERE sent_batch_id IS NULL attaches each pending entry to exactly one file.
+ids taken from the sequence, their files inserted in one statement with those counts, id
+ranges and the leases of all the files in the same rows, their audit rows in one statement,
+then one commit. Invariant 1 holds as in app.services.claim: the integration row locks keep
+every other sender and every intake of these integrations out, and each file takes the
+range of its integration's pending ids, moving claimed_through past it
+(app.services.queue_files).
 
 Only plain slots come here (`_plain`); anything unusual (a split, a cap, cumulative, a
 protected file, e-mail, nothing pending) is left to the per-slot claim of
@@ -40,32 +41,31 @@ from app.services.lease import LeaseOffer
 REPLACING_METHODS = frozenset({"local", "sftp", "ftp", "s3"})
 
 # The group's file ids, taken from the table's own sequence before the rows exist: each file
-# is then inserted once with its lead count (an INSERT and a later UPDATE were two versions of
+# is then inserted once with its lead count and range (an INSERT and a later UPDATE were two versions of
 # a row with 17 indexes, three of them trigram GIN, for every file).
 _NEW_IDS = text("SELECT nextval(pg_get_serial_sequence('sent_batches', 'id')) FROM generate_series(1, :n)")
 
-# Every pending entry of the group's integrations to its file (ids from _NEW_IDS, rows not yet
-# inserted: queue_entries.sent_batch_id has no foreign key, and nothing outside this
-# transaction sees either before it commits), and the integrations' pending counts from the
-# tally, in one statement (the claim of claim._claim_and_count for many files at once).
+# Every integration's pending entries counted (ix_queue_integration, ids above claimed_through)
+# into the range of its file (ids from _NEW_IDS), and claimed_through and pending_count moved
+# past them, in one statement. The files' rows are inserted afterwards with their ranges.
 _CLAIM = text(
     """
     WITH files AS (
         SELECT * FROM unnest(CAST(:batch_ids AS integer[]), CAST(:integration_ids AS integer[]))
             AS f(batch_id, integration_id)
-    ), claimed AS (
-        UPDATE queue_entries q SET sent_batch_id = f.batch_id
-        FROM files f
-        WHERE q.integration_id = f.integration_id AND q.sent_batch_id IS NULL
-        RETURNING q.sent_batch_id
     ), tally AS (
-        SELECT sent_batch_id AS batch_id, count(*) AS n FROM claimed GROUP BY sent_batch_id
-    ), pending AS (
-        UPDATE batch_integrations i SET pending_count = i.pending_count - t.n, updated_at = :now
-        FROM tally t JOIN files f ON f.batch_id = t.batch_id
-        WHERE i.id = f.integration_id
+        SELECT f.batch_id, f.integration_id, i.claimed_through AS after, max(q.id) AS through, count(*) AS n
+        FROM files f
+        JOIN batch_integrations i ON i.id = f.integration_id
+        JOIN queue_entries q ON q.integration_id = f.integration_id AND q.id > i.claimed_through
+        GROUP BY f.batch_id, f.integration_id, i.claimed_through
+    ), moved AS (
+        UPDATE batch_integrations i
+        SET pending_count = i.pending_count - t.n, claimed_through = t.through, updated_at = :now
+        FROM tally t
+        WHERE i.id = t.integration_id
     )
-    SELECT batch_id, n FROM tally
+    SELECT batch_id, n, after, through FROM tally
     """
 )
 
@@ -136,22 +136,25 @@ def _insert_and_claim(files: list[GroupFile]) -> list[GroupFile]:
     """
     ids = list(db.session.scalars(_NEW_IDS, {"n": len(files)}))
     now = utcnow()
-    counts = dict(
-        db.session.execute(
+    ranges = {
+        row.batch_id: row
+        for row in db.session.execute(
             _CLAIM,
             {"batch_ids": ids, "integration_ids": [f.integration.id for f in files], "now": now},
-        ).all()
-    )
+        )
+    }
     kept = []
     for batch_id, f in zip(ids, files, strict=True):
-        n = counts.get(batch_id, 0)
-        if not n:
+        taken = ranges.get(batch_id)
+        if taken is None:
             # Nothing was pending after all: the per-slot send decides (an empty file or run).
             continue
         f.batch.id = batch_id
-        f.batch.lead_count = n
+        f.batch.lead_count = taken.n
+        f.batch.entries_after, f.batch.entries_through = taken.after, taken.through
         # The loaded row says what the statement wrote, so nothing is read back for it.
-        set_committed_value(f.integration, "pending_count", f.integration.pending_count - n)
+        set_committed_value(f.integration, "pending_count", f.integration.pending_count - taken.n)
+        set_committed_value(f.integration, "claimed_through", taken.through)
         set_committed_value(f.integration, "updated_at", now)
         kept.append(f)
     db.session.add_all([f.batch for f in kept])

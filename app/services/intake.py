@@ -182,12 +182,15 @@ def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True, user: A
         )
         queued = 0
         if valid_ids and integration_ids:
-            _queue(dialect, integration_ids, valid_ids, now)
+            # The count first: its UPDATE takes the integrations' row locks before the entries
+            # draw their ids, so a claim (which takes the same locks) never runs while an id of
+            # theirs is drawn but uncommitted, and its range cannot pass one (app.services.queue_files).
             db.session.execute(
                 update(BatchCsvIntegration)
                 .where(BatchCsvIntegration.id.in_(integration_ids))
                 .values(pending_count=BatchCsvIntegration.pending_count + len(valid_ids))
             )
+            _queue(dialect, integration_ids, valid_ids, now)
             queued = len(valid_ids) * len(integration_ids)
         updated = 0
         if len(inserted) < len(rows):

@@ -19,6 +19,7 @@ from sqlalchemy import Select, Text, cast, null, select
 from app.errors import NotFound
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, BatchLead, Campaign, Lead, QueueEntry, SentBatch
+from app.services import queue_files
 from app.services.cumulative import history_conditions
 from app.services.files import LeadRecord, Preview, build_preview, check_paging
 
@@ -76,29 +77,26 @@ def _lead_rows(with_queued_at: bool) -> Select:
     return select(QueueEntry.id, queued_at, *_LEAD_COLUMNS).join(Lead, Lead.id == QueueEntry.lead_id)
 
 
-def batch_query(batch_id: int, *, with_queued_at: bool = False, cumulative: bool = False) -> Select:
+def batch_query(batch: SentBatch, *, with_queued_at: bool = False) -> Select:
     """The leads of a sent batch (pass the source batch for resends), in file order.
 
-    A "new leads" file's leads are its queue entries; a cumulative file's are the lead
-    list recorded when it was claimed (batch_leads), which shows no queued-at time.
+    A "new leads" file's leads are the queue entries of its range (app.services.queue_files);
+    a cumulative file's are the lead list recorded when it was claimed (batch_leads), which
+    shows no queued-at time.
     """
-    if cumulative:
+    if batch.cumulative:
         return (
             select(BatchLead.id, null(), *_LEAD_COLUMNS)
             .join(Lead, Lead.id == BatchLead.lead_id)
-            .where(BatchLead.batch_id == batch_id)
+            .where(BatchLead.batch_id == batch.id)
             .order_by(BatchLead.id)
         )
-    return _lead_rows(with_queued_at).where(QueueEntry.sent_batch_id == batch_id).order_by(QueueEntry.id)
+    return _lead_rows(with_queued_at).where(queue_files.in_file(batch)).order_by(QueueEntry.id)
 
 
 def pending_query(integration_id: int, *, with_queued_at: bool = False) -> Select:
     """Queue entries + leads still pending for an integration, queue order."""
-    return (
-        _lead_rows(with_queued_at)
-        .where(QueueEntry.integration_id == integration_id, QueueEntry.sent_batch_id.is_(None))
-        .order_by(QueueEntry.id)
-    )
+    return _lead_rows(with_queued_at).where(queue_files.pending(integration_id)).order_by(QueueEntry.id)
 
 
 def cumulative_query(integration: BatchCsvIntegration) -> Select:
@@ -140,7 +138,7 @@ def iter_batch_records(sent_batch_id: int) -> Iterator[LeadRecord]:
     if batch is None:
         raise NotFound(f"SentBatch {sent_batch_id} not found")
     source = source_batch(batch)
-    for _queued_at, record in iter_rows(batch_query(source.id, cumulative=source.cumulative), batch_names(batch)):
+    for _queued_at, record in iter_rows(batch_query(source), batch_names(batch)):
         yield record
 
 
@@ -175,7 +173,7 @@ def preview_sent(batch: SentBatch, page: int = 1, per_page: int = 50) -> Preview
     source = source_batch(batch)
     return _preview(
         list(batch.field_mapping or []),
-        batch_query(source.id, with_queued_at=True, cumulative=source.cumulative),
+        batch_query(source, with_queued_at=True),
         batch_names(batch),
         page,
         per_page,

@@ -13,9 +13,11 @@ Rules (README "Lead status after intake"):
 
 Concurrency: the same discipline as the claim (app.services.claim): every integration
 row of the campaign is locked first (FOR UPDATE on PostgreSQL, the database write lock
-on SQLite), in id order, and pending entries are removed by one DELETE ... WHERE
-sent_batch_id IS NULL. A claim either ran before (the entry is in its file and stays)
-or runs after (the entry is gone); never half.
+on SQLite), in id order, before any entry is removed or queued, and pending entries
+(ids above their integration's claimed_through, app.services.queue_files) are removed
+by one DELETE. A claim either ran before (the entry is in its file and stays) or runs
+after (the entry is gone); never half. A re-queued entry draws its id under those locks,
+so it lands above every claimed range.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import VALID_LEAD_STATUSES, BatchCsvIntegration, Campaign, Lead, LeadDrop, QueueEntry, User
 from app.models.types import utcnow
-from app.services import audit
+from app.services import audit, queue_files
 from app.services.actors import Actor
 from app.services.listing import Page
 
@@ -163,7 +165,7 @@ def _drop(dropping: dict[int, str], now) -> int:
     table = QueueEntry.__table__
     removed = db.session.execute(
         delete(table)
-        .where(table.c.lead_id.in_(list(dropping)), table.c.sent_batch_id.is_(None))
+        .where(QueueEntry.lead_id.in_(list(dropping)), queue_files.entry_is_pending())
         .returning(table.c.integration_id, table.c.lead_id)
     ).all()
     if not removed:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Advertiser, BatchCsvIntegration, Campaign, Lead, QueueEntry, SentBatch
+from app.services import queue_files
 from app.services.lead_keys import email_key, phone_key
 from app.services.listing import Page
 
@@ -126,7 +127,7 @@ def _attach_integrations(leads: list[LeadTrace]) -> None:
                 SentBatch.delivery_method,
                 SentBatch.sent_at,
             )
-            .outerjoin(SentBatch, QueueEntry.sent_batch_id == SentBatch.id)
+            .outerjoin(SentBatch, SentBatch.id == queue_files.file_of_entry())
             .where(QueueEntry.lead_id.in_([lead.lead_id for lead in leads]))
         )
     }

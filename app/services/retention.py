@@ -22,7 +22,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEvent, BatchStatus, Campaign, Enterprise, Lead, QueueEntry, SentBatch
 from app.models.types import utcnow
-from app.services import audit
+from app.services import audit, queue_files
 from app.services.storage import get_store
 
 log = logging.getLogger(__name__)
@@ -165,10 +165,10 @@ def purge_files(batches: list[tuple[int, str]], reason: str, now: datetime) -> i
 
 def _undelivered():
     """Leads that still wait somewhere: pending, or in a file not delivered (claimed too)."""
-    entry_batch = select(SentBatch.status).where(SentBatch.id == QueueEntry.sent_batch_id).scalar_subquery()
+    entry_batch = queue_files.file_of_entry(SentBatch.status)
     return exists().where(
         QueueEntry.lead_id == Lead.id,
-        or_(QueueEntry.sent_batch_id.is_(None), entry_batch != BatchStatus.DELIVERED.value),
+        or_(queue_files.entry_is_pending(), entry_batch != BatchStatus.DELIVERED.value),
     )
 
 

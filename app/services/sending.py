@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from app.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
 from app.models import BatchCsvIntegration, BatchLead, BatchStatus, QueueEntry, Role, SentBatch, Trigger, User
 from app.models.types import utcnow
-from app.services import alerts, audit, queueing
+from app.services import alerts, audit, queue_files, queueing
 from app.services.actors import Actor, is_system
 from app.services.claim import BatchNowOutcome, claim, lock_integration
 from app.services.lease import LeaseOffer, commit_keeping_rows
@@ -168,7 +168,7 @@ def _owned_batch(batch_id: int, user: User) -> SentBatch:
 def _has_leads_attached(batch: SentBatch) -> bool:
     if batch.cumulative:  # its lead list is recorded apart from the queue and never returned
         return db.session.scalar(select(BatchLead.id).where(BatchLead.batch_id == batch.id).limit(1)) is not None
-    return db.session.scalar(select(QueueEntry.id).where(QueueEntry.sent_batch_id == batch.id).limit(1)) is not None
+    return db.session.scalar(select(QueueEntry.id).where(queue_files.in_file(batch)).limit(1)) is not None
 
 
 def retry_batch(batch_id: int, user: User) -> SentBatch:
@@ -250,9 +250,7 @@ def requeue_batch(batch_id: int, user: User) -> int:
         )
         if not still_failed:
             raise Conflict(f"file {batch.id} is no longer failed")
-        moved = db.session.execute(
-            text("UPDATE queue_entries SET sent_batch_id = NULL WHERE sent_batch_id = :b"), {"b": batch.id}
-        ).rowcount
+        moved = queue_files.requeue(batch)
         if moved:
             db.session.execute(
                 update(BatchCsvIntegration)
