@@ -173,18 +173,19 @@ def ingest_leads(campaign: Campaign, leads: Any, *, commit: bool = True, user: A
     try:
         inserted = _insert_leads(dialect, campaign.id, rows, now)
         valid_ids = sorted(lead_id for lead_id, status, _ext in inserted if status in VALID_LEAD_STATUSES)
-        integration_ids = list(
-            db.session.scalars(
-                select(BatchCsvIntegration.id)
-                .where(BatchCsvIntegration.campaign_id == campaign.id, BatchCsvIntegration.enabled)
-                .order_by(BatchCsvIntegration.id)
-            )
+        enabled = (
+            select(BatchCsvIntegration.id)
+            .where(BatchCsvIntegration.campaign_id == campaign.id, BatchCsvIntegration.enabled)
+            .order_by(BatchCsvIntegration.id)
         )
+        if valid_ids:
+            # The integrations' row locks, in id order as every claim takes them, before the
+            # entries draw their ids: a claim never runs while an id of theirs is drawn but not
+            # committed, so its range cannot pass one (app.services.queue_files).
+            enabled = enabled.with_for_update(key_share=True)
+        integration_ids = list(db.session.scalars(enabled))
         queued = 0
         if valid_ids and integration_ids:
-            # The count first: its UPDATE takes the integrations' row locks before the entries
-            # draw their ids, so a claim (which takes the same locks) never runs while an id of
-            # theirs is drawn but uncommitted, and its range cannot pass one (app.services.queue_files).
             db.session.execute(
                 update(BatchCsvIntegration)
                 .where(BatchCsvIntegration.id.in_(integration_ids))
