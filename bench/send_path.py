@@ -227,8 +227,12 @@ def child_ours(integration_id: int) -> dict:
     return result
 
 
-def copy_sql(integration_id: int, mapping: list[dict]) -> str:
-    """COPY of the same rows and columns the file holds, in queue order."""
+def copy_sql(integration_id: int, claimed_through: int, mapping: list[dict]) -> str:
+    """COPY of the same rows and columns the file holds, in queue order.
+
+    The pending ids' bound is a literal, as in the file builder's COPY: behind a subquery the
+    planner guessed a third of the table and chose a slower plan (3.6-5.1 s against 2.5-3.0 s).
+    """
     meta = {"lead.id": "l.id", "lead.externalId": "l.external_id", "lead.createdAt": "l.created_at"}
     meta |= {"lead.status": "l.status"}
     cols = []
@@ -237,8 +241,7 @@ def copy_sql(integration_id: int, mapping: list[dict]) -> str:
         cols.append(meta.get(src) or f"l.fields->>'{src.replace(chr(39), '')}'")
     return (
         f"COPY (SELECT {', '.join(cols)} FROM queue_entries q JOIN leads l ON l.id = q.lead_id "
-        f"WHERE q.integration_id = {int(integration_id)} AND q.id > "
-        f"(SELECT claimed_through FROM batch_integrations WHERE id = {int(integration_id)}) ORDER BY q.id) "
+        f"WHERE q.integration_id = {int(integration_id)} AND q.id > {int(claimed_through)} ORDER BY q.id) "
         "TO STDOUT WITH (FORMAT csv, HEADER true)"
     )
 
@@ -248,12 +251,16 @@ def child_copy(url: str, integration_id: int) -> dict:
 
     import psycopg
 
-    sql = copy_sql(integration_id, _mapping(integration_id))
     path = common.RESULTS / "copy-baseline.csv"
+    mapping = _mapping(integration_id)
 
     def go() -> dict:
         lines = 0
         with psycopg.connect(common.psycopg_url(url)) as conn, open(path, "wb") as out:
+            claimed_through = conn.execute(
+                "SELECT claimed_through FROM batch_integrations WHERE id = %s", (integration_id,)
+            ).fetchone()[0]
+            sql = copy_sql(integration_id, claimed_through, mapping)
             with conn.cursor().copy(sql) as copy:
                 for block in copy:
                     lines += bytes(block).count(b"\n")

@@ -274,3 +274,29 @@ def test_a_file_built_after_the_first_build_on_a_connection_rolled_back_is_still
     assert pooled.info.get(copy_csv._PY_FLOAT_CREATED)
     assert db.session.scalar(text("SELECT to_regprocedure('pg_temp.bm_py_float(text)')")) is None
     assert _copy(batch, settings) == first == _python(batch, settings)
+
+
+def test_a_large_file_read_in_queue_order_has_the_python_writers_bytes_and_leaves_the_planner_as_it_was(world):
+    # From IN_ORDER_FROM leads the COPY runs with hash joins and sorts off (in an inner savepoint)
+    # so its rows stream in queue order; the bytes must not change, and neither must the plans of
+    # whatever the caller's transaction runs next.
+    n = len(AWKWARD)
+    payload = [
+        {
+            "externalId": f"big-{i}",
+            "status": "valid",
+            "fields": {key: AWKWARD[(i + k * 7) % n] for k, key in enumerate(FIELD_KEYS)},
+        }
+        for i in range(copy_csv.IN_ORDER_FROM)
+    ]
+    batch = _claim(world, payload)
+    assert batch.lead_count == copy_csv.IN_ORDER_FROM
+    settings = FileSettings(line_ending="crlf", quoting="minimal")
+    python, python_rows = _python(batch, settings)
+    copied, copied_rows = _copy(batch, settings)
+    assert copied_rows == python_rows == copy_csv.IN_ORDER_FROM
+    assert copied == python
+    planner = (
+        "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'), current_setting('enable_sort')"
+    )
+    assert tuple(db.session.execute(text(planner)).one()) == ("on", "on", "on")
