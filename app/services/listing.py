@@ -150,7 +150,11 @@ def capped_total(stmt: Select, key_order: list, cap: int | None = None) -> tuple
     if total <= cap:
         return total, False
     if db.session.get_bind().dialect.name != "postgresql":
-        return int(db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0), False
+        # In key order too: SQLite then reads the rows in the order they are stored. Unordered,
+        # it picked an index that visits them at random (the Sent API filtered by campaign name
+        # on the bench data: 273 ms against 90 ms).
+        counted = stmt.order_by(None).order_by(*key_order).subquery()
+        return int(db.session.scalar(select(func.count()).select_from(counted)) or 0), False
     plan = db.session.execute(_Explain(stmt.order_by(None))).scalar_one()
     plan = plan[0] if isinstance(plan, list) else plan
     return max(cap + 1, int(plan["Plan"]["Plan Rows"])), True
