@@ -8,6 +8,7 @@ killed mid-group leaves files that expire and that the reconciler hands on.
 
 from __future__ import annotations
 
+import errno
 import time
 
 import pytest
@@ -16,8 +17,9 @@ from sqlalchemy import event, text
 
 from app.extensions import db
 from app.models.types import utcnow
-from app.services import scheduled_send, ticks
+from app.services import file_sync, pipeline, scheduled_send, ticks
 from app.services.queueing import SEND_QUEUE
+from app.services.storage import get_store
 from tests import factories
 from tests.engine_support import (
     attached_lead_ids,
@@ -139,7 +141,7 @@ def test_a_failing_destination_in_the_middle_of_a_group_fails_only_its_own_file(
 
 
 def test_a_transient_failure_in_the_middle_of_a_group_is_retried_later_on_its_own(world, app, monkeypatch, sftp_server):
-    from app.services import credentials, pipeline
+    from app.services import credentials
 
     monkeypatch.setitem(app.config, "SEND_RETRY_INTERVALS", [30, 60])
     campaign = world.a.campaign
@@ -162,6 +164,61 @@ def test_a_transient_failure_in_the_middle_of_a_group_is_retried_later_on_its_ow
     assert pipeline.process_batch(waiting.id) == "delivered"
     assert sftp_server.files() == {waiting.file_name: stored_bytes(waiting)}
     assert len(attached_lead_ids(waiting.id)) == 6
+
+
+def test_a_group_syncs_its_files_together_before_each_commit_that_records_them(world, app, monkeypatch):
+    """The real fsync runs; the spy only notes its paths, since what a sync promises shows only after a
+    machine crash, which a test cannot cause."""
+    campaign = world.a.campaign
+    integrations = [world.a.integration, factories.integration(campaign), factories.integration(campaign)]
+    factories.leads(campaign, 5)
+    synced: list[str] = []
+    real_fsync = file_sync.fsync_path
+    monkeypatch.setattr(file_sync, "fsync_path", lambda path: (synced.append(path), real_fsync(path)))
+    seen_at_commits: list[list[str]] = []
+    listener = lambda conn: seen_at_commits.append(sorted(synced))  # noqa: E731
+    event.listen(db.engine, "commit", listener)
+    try:
+        scheduled_send.send_slots([(i.id, SLOT) for i in integrations])
+    finally:
+        event.remove(db.engine, "commit", listener)
+
+    _assert_one_file_each(integrations, 5)
+    files = [b for i in integrations for b in batches(i.id)]
+    store = get_store()
+    stored = sorted(store.path(b.storage_key) for b in files)
+    claim, to_stored, to_delivered = seen_at_commits
+    assert claim == []
+    assert to_stored == stored  # every stored file synced before the row says stored
+    # ... and every delivered file synced under its hidden name before the row says delivered.
+    partials = sorted(set(to_delivered) - set(stored))
+    assert len(to_delivered) == 2 * len(files) and len(partials) == len(files)
+    for integ, b in zip(integrations, files, strict=True):
+        folder = local_dir(integ.enterprise_id, integ.delivery["directory"]).resolve()
+        assert sum(p.startswith(f"{folder}/.{b.file_name}.{b.id}.part") for p in partials) == 1
+
+
+def test_a_group_whose_files_will_not_sync_records_nothing_and_hands_each_file_on(world, app, monkeypatch):
+    """A disk that fails fsync (EIO) cannot be made on demand here, so fsync_path raises instead."""
+    campaign = world.a.campaign
+    integrations = [world.a.integration, factories.integration(campaign), factories.integration(campaign)]
+    factories.leads(campaign, 5)
+
+    def disk_error(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(file_sync, "fsync_path", disk_error)
+    scheduled_send.send_slots([(i.id, SLOT) for i in integrations])
+
+    files = [b for i in integrations for b in batches(i.id)]
+    assert [(b.status, b.attempts, b.lease_owner) for b in files] == [("claimed", 0, None)] * 3
+    assert not any(delivered_files(local_dir(i.enterprise_id, i.delivery["directory"])) for i in integrations)
+    queued = Queue(SEND_QUEUE, connection=app.extensions["redis"]).get_job_ids()
+    assert sorted(job_id.split("-")[1] for job_id in queued) == sorted(str(b.id) for b in files)
+    monkeypatch.undo()  # the disk recovers: each file's own job builds and delivers it once
+    for b in files:
+        assert pipeline.process_batch(b.id) == "delivered"
+    _assert_one_file_each(integrations, 5)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import asyncssh
 import pytest
 
 from app.errors import DeliveryError, ValidationError
+from app.services import file_sync
 from app.services.transports import METHODS, get_transport
 from tests.servers.common import make_source, sample_bytes
 
@@ -67,6 +68,28 @@ def test_redelivery_replaces_the_file_never_duplicates(root):
     local.deliver(make_source(b"first\r\n"), {"directory": "x"}, None)
     local.deliver(make_source(b"second version\r\n"), {"directory": "x"}, None)
     assert listing(root / "x") == {"leads.csv": b"second version\r\n"}
+
+
+def test_in_a_sync_group_a_delivered_file_gets_its_name_only_when_the_group_is_synced(root):
+    """A scheduled group (app.services.group_send) syncs its files together before its commit: until
+    then the partner's folder shows no file under the name it reads, only the hidden partial."""
+    data = sample_bytes()
+    with file_sync.together() as group:
+        receipt = local.deliver(make_source(data, "acme.csv"), {"directory": "daily"}, None)
+        (partial,) = (root / "daily").iterdir()
+        assert partial.name.startswith(".acme.csv.") and partial.read_bytes() == data
+        assert receipt.remote_size == len(data)
+
+        group.flush()
+
+        assert listing(root / "daily") == {"acme.csv": data}
+
+
+def test_a_sync_group_left_without_its_flush_removes_its_partial_files(root):
+    with pytest.raises(RuntimeError), file_sync.together():
+        local.deliver(make_source(sample_bytes(), "acme.csv"), {"directory": "daily"}, None)
+        raise RuntimeError("the group stopped before its commit")
+    assert listing(root / "daily") == {}
 
 
 @pytest.mark.parametrize("directory", ["../elsewhere", "/etc", "a/../../b", "../2/daily", "a\\b", "C:/x", "x/.."])

@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models.types import utcnow
-from app.services import alerts, integration_health, pipeline, queueing
+from app.services import alerts, file_sync, integration_health, pipeline, queueing
 from app.services.claim import BatchNowOutcome
 from app.services.group_claim import GroupFile, claim_group
 from app.services.lease import LeaseGroup, LeaseLost, LeaseOffer, commit_keeping_rows
@@ -101,35 +101,37 @@ def _process(files: list[GroupFile], offer: LeaseOffer) -> None:
     left: list[GroupFile] = []
     group.start()
     try:
-        built = []
-        for index, f in enumerate(files):
-            # The first file always goes (as in send_slots), however slow the claim was.
-            if index and time.monotonic() - started > budget:
-                left = files[index:]
-                break
-            try:
-                built.append((f, pipeline.stored_values(f.batch, leases[f.batch.id])))
-            except Exception as exc:
-                _settle(f, leases, exc)
-                settled.add(f.batch.id)
-        stored = _mark_stored(built, offer.token)
-        delivered = []
-        for index, f in enumerate(stored):
-            if index and time.monotonic() - started > budget:
-                left = stored[index:] + left
-                break
-            lease = leases[f.batch.id]
-            try:
-                pipeline.delivery(f.batch, lease, f.integration)()
-                delivered.append((f, utcnow()))
-            except Exception as exc:
-                _settle(f, leases, exc)
-                settled.add(f.batch.id)
-        _mark_delivered(delivered, leases, offer.token)
+        # The group's local files are synced together, each phase before the commit that records it.
+        with file_sync.together() as synced:
+            built = []
+            for index, f in enumerate(files):
+                # The first file always goes (as in send_slots), however slow the claim was.
+                if index and time.monotonic() - started > budget:
+                    left = files[index:]
+                    break
+                try:
+                    built.append((f, pipeline.stored_values(f.batch, leases[f.batch.id])))
+                except Exception as exc:
+                    _settle(f, leases, exc)
+                    settled.add(f.batch.id)
+            stored = _mark_stored(built, offer.token, synced)
+            delivered = []
+            for index, f in enumerate(stored):
+                if index and time.monotonic() - started > budget:
+                    left = stored[index:] + left
+                    break
+                lease = leases[f.batch.id]
+                try:
+                    pipeline.delivery(f.batch, lease, f.integration)()
+                    delivered.append((f, utcnow()))
+                except Exception as exc:
+                    _settle(f, leases, exc)
+                    settled.add(f.batch.id)
+            _mark_delivered(delivered, leases, offer.token, synced)
     except Exception:
-        # Unexpected (the database away): as a scheduled send's own file (scheduled_send._process_first),
-        # every file not settled goes on in a process job at once, which takes it on from its row's
-        # status (a delivered one is simply not in flight any more).
+        # Unexpected (the database away, a file that would not sync): as a scheduled send's own file
+        # (scheduled_send._process_first), every file not settled goes on in a process job at once,
+        # which takes it on from its row's status (a delivered one is simply not in flight any more).
         db.session.rollback()
         log.exception("a scheduled group stopped; its files go on in process jobs")
         left = [f for f in files if f.batch.id not in settled]
@@ -164,10 +166,11 @@ def _settle(f: GroupFile, leases: dict, exc: Exception) -> None:
     lease.mark_freed()  # so the group's release does not free it again
 
 
-def _mark_stored(built: list[tuple[GroupFile, dict]], token: str) -> list[GroupFile]:
-    """Move the built files to stored, attempt counted, in one statement and commit; returns those moved."""
+def _mark_stored(built: list[tuple[GroupFile, dict]], token: str, synced: file_sync.SyncGroup) -> list[GroupFile]:
+    """Sync the built files, move them to stored, attempt counted, in one statement and commit; returns those moved."""
     if not built:
         return []
+    synced.flush()
     values = [v for _, v in built]
     now = utcnow()
     rows = db.session.execute(
@@ -198,8 +201,11 @@ def _mark_stored(built: list[tuple[GroupFile, dict]], token: str) -> list[GroupF
     return moved
 
 
-def _mark_delivered(delivered: list[tuple[GroupFile, object]], leases: dict, token: str) -> None:
-    """Mark the delivered files and their integrations' last send in one statement and commit; then alerts."""
+def _mark_delivered(
+    delivered: list[tuple[GroupFile, object]], leases: dict, token: str, synced: file_sync.SyncGroup
+) -> None:
+    """Sync and name the delivered files, mark them and their integrations' last send in one statement and commit."""
+    synced.flush()
     if not delivered:
         return
     rows = db.session.execute(

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import fsspec
 from flask import current_app
 
-from app.services import file_crypto
+from app.services import file_crypto, file_sync
 from app.services.file_crypto import StoredFileUnreadable
 from app.services.files.mapping import LeadRecord
 from app.services.files.settings import FileSettings
@@ -108,6 +108,8 @@ class FileStore:
         """Yield a writer; on clean exit the file appears at `key` and `writer.stored` is set."""
         final = self.path(key)
         temp = f"{final}.tmp-{uuid.uuid4().hex}"
+        # An open sync group (app.services.file_sync) syncs the file with the others before its commit.
+        group = file_sync.current() if self.local else None
         if self.local:
             self.fs.makedirs(self.fs._parent(final), exist_ok=True)
         try:
@@ -118,9 +120,11 @@ class FileStore:
                 if sealer is not None:
                     sealer.finish()
                 raw.flush()
-                if self.local:
+                if self.local and group is None:
                     os.fsync(raw.fileno())  # the rename must not outrun the data on a crash
             self.fs.mv(temp, final)
+            if group is not None:
+                group.files.append(final)
         except BaseException:
             self._discard(temp)
             raise

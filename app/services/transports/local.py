@@ -9,7 +9,6 @@ Messages name the relative folder only, never a path of the server.
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import secrets
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from flask import current_app
 
 from app.errors import DeliveryError
+from app.services import file_sync
 from app.services.transports.base import (
     COPY_CHUNK,
     DeliveryReceipt,
@@ -96,24 +96,23 @@ class LocalTransport(Transport):
         partial = target_dir / (stale + secrets.token_hex(3))
         # An earlier attempt of this batch killed mid-write left its partial file; the
         # batch's lease means no other attempt is writing one now.
-        for leftover in target_dir.glob(glob.escape(stale) + "*"):
-            with suppress(OSError):
-                leftover.unlink()
+        _remove_leftovers(target_dir, stale)
         try:
             # O_EXCL | O_NOFOLLOW: never write through a planted file or link.
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "wb") as out, source.open() as fh:
                 shutil.copyfileobj(fh, out, COPY_CHUNK)
                 out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, final)
+                size = os.fstat(out.fileno()).st_size
+                # Synced, then named: now, or with the rest of a scheduled group (app.services.file_sync).
+                file_sync.replace_durably(out.fileno(), str(partial), str(final))
         except OSError as exc:
             with suppress(OSError):
                 partial.unlink()
             raise _os_error(exc, folder) from None
         # The receipt names the file inside the enterprise's folder, not the server's path.
         remote = source.file_name if folder == "." else f"{folder}/{source.file_name}"
-        return DeliveryReceipt(remote=remote, remote_size=final.stat().st_size)
+        return DeliveryReceipt(remote=remote, remote_size=size)
 
     def test_connection(self, settings: dict, secret: Secret | None, enterprise_id: int | None = None):
         def attempt() -> str:
@@ -150,3 +149,13 @@ def _os_error(exc: OSError, folder: str) -> DeliveryError:
         return DeliveryError(f"folder {folder} is not a usable directory", transient=False)
     # Disk full, I/O errors: may clear up, so worth a retry. strerror is the OS's text, not a path.
     return DeliveryError(f"writing to folder {folder} failed: {exc.strerror or type(exc).__name__}", transient=True)
+
+
+def _remove_leftovers(target_dir: Path, stale: str) -> None:
+    """Remove the partial files an earlier attempt of this batch left (their names start with `stale`)."""
+    # os.scandir and a prefix, not Path.glob: glob compiled its pattern on every delivery.
+    with os.scandir(target_dir) as entries:
+        leftovers = [entry.path for entry in entries if entry.name.startswith(stale)]
+    for path in leftovers:
+        with suppress(OSError):
+            os.unlink(path)
