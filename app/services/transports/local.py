@@ -133,6 +133,8 @@ class LocalTransport(Transport):
         """Create the folder, then check again: a symlink could have appeared since validation."""
         try:
             target_dir = resolve_directory(enterprise_id, directory)
+            if target_dir.is_dir():  # resolved, so no link in it, and nothing to create: one check is enough
+                return target_dir
             try:
                 target_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
