@@ -198,27 +198,37 @@ def test_a_group_syncs_its_files_together_before_each_commit_that_records_them(w
         assert sum(p.startswith(f"{folder}/.{b.file_name}.{b.id}.part") for p in partials) == 1
 
 
-def test_a_group_whose_files_will_not_sync_records_nothing_and_hands_each_file_on(world, app, monkeypatch):
-    """A disk that fails fsync (EIO) cannot be made on demand here, so fsync_path raises instead."""
+@pytest.mark.parametrize(("failing", "left_as", "attempts"), [("store", "claimed", 1), ("delivery", "stored", 2)])
+def test_a_group_whose_files_will_not_sync_records_nothing_and_hands_each_file_on(
+    world, app, monkeypatch, failing, left_as, attempts
+):
+    """A disk that fails fsync (EIO) cannot be made on demand here, so fsync_path raises instead:
+    for the store's files, or for the hidden files of the deliveries."""
     campaign = world.a.campaign
     integrations = [world.a.integration, factories.integration(campaign), factories.integration(campaign)]
     factories.leads(campaign, 5)
+    outbox = str(local_dir(world.a.integration.enterprise_id, ".").resolve())
+    real_fsync = file_sync.fsync_path
 
     def disk_error(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
+        if path.startswith(outbox) == (failing == "delivery"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(path)
 
     monkeypatch.setattr(file_sync, "fsync_path", disk_error)
     scheduled_send.send_slots([(i.id, SLOT) for i in integrations])
 
     files = [b for i in integrations for b in batches(i.id)]
-    assert [(b.status, b.attempts, b.lease_owner) for b in files] == [("claimed", 0, None)] * 3
-    assert not any(delivered_files(local_dir(i.enterprise_id, i.delivery["directory"])) for i in integrations)
+    assert [(b.status, b.attempts, b.lease_owner) for b in files] == [(left_as, attempts - 1, None)] * 3
+    for integ in integrations:  # no file under its name, and no hidden partial left behind
+        folder = local_dir(integ.enterprise_id, integ.delivery["directory"])
+        assert not folder.exists() or list(folder.iterdir()) == []
     queued = Queue(SEND_QUEUE, connection=app.extensions["redis"]).get_job_ids()
     assert sorted(job_id.split("-")[1] for job_id in queued) == sorted(str(b.id) for b in files)
-    monkeypatch.undo()  # the disk recovers: each file's own job builds and delivers it once
+    monkeypatch.undo()  # the disk recovers: each file's own job builds or delivers it once
     for b in files:
         assert pipeline.process_batch(b.id) == "delivered"
-    _assert_one_file_each(integrations, 5)
+    _assert_one_file_each(integrations, 5, attempts=attempts)
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ and two worker processes doing so queue behind each other: in a herd of 500 smal
 136.9, while one worker did 111.2 and 108.7. A scheduled group (app.services.group_send)
 therefore opens `together()`: writers note their files instead of syncing them, and
 `flush()` fsyncs them all at once, in parallel threads (fsync releases the GIL, and the
-file system commits the waiting files' journal entries together), before the group's one
-commit.
+file system commits the waiting files' journal entries together), before the commit that
+records them.
 
 What a file may look like after a machine crash is unchanged:
 - a store file (noted in `files`) gets its name before it is synced; until the commit records it,
@@ -39,17 +39,23 @@ class SyncGroup:
         self.renames: list[tuple[str, str]] = []
 
     def flush(self) -> None:
-        """fsync every noted file, then make each noted rename; raises OSError if one fails."""
-        files, renames = self.files, self.renames
-        self.files, self.renames = [], []
-        paths = files + [source for source, _ in renames]
+        """fsync every noted file, then make each noted rename; raises OSError if one fails.
+
+        What failed stays noted, so that discard() removes the temporary files not moved.
+        """
+        paths = self.files + [source for source, _ in self.renames]
         if len(paths) == 1:
             fsync_path(paths[0])
         elif paths:
             with ThreadPoolExecutor(min(SYNC_THREADS, len(paths))) as pool:
                 list(pool.map(fsync_path, paths))  # list(): an error in any thread is raised here
-        for source, target in renames:
-            os.replace(source, target)
+        for index, (source, target) in enumerate(self.renames):
+            try:
+                os.replace(source, target)
+            except OSError:
+                self.renames = self.renames[index:]
+                raise
+        self.files, self.renames = [], []
 
     def discard(self) -> None:
         """Forget what is noted, removing temporary files that were never moved into place."""
