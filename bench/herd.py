@@ -3,6 +3,7 @@ processes, beside one `COPY ... TO STDOUT WITH CSV` per integration into a file.
 
     python -m bench.herd                                   # 500, 2,000, 10,000 x 1, 2, 4 workers, file://
     python -m bench.herd --integrations 500,2000 --workers 1,2 --storage file,s3
+    python -m bench.herd --integrations 2000 --workers 1,2 --repeat 3    # 2 workers / 1, round by round
     python -m bench --only herd                            # the defaults, in the bench's table
 
 Per N, a template database is built once through the real services (bench/herd_data.py;
@@ -61,6 +62,7 @@ class Run:
     waited_s: float = 0.0
     problems: list[str] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
+    round: int = 1  # of --repeat: the runs of one round are made one after another
 
     @property
     def files_per_s(self) -> float | None:
@@ -328,7 +330,7 @@ def table_row(r: Run) -> str:
         once = "timed out" + (f"; NO: {doubled[0]}" if doubled else ", no lead sent twice")
     spread = f", {min(r.copy_runs):.2f}-{max(r.copy_runs):.2f} s" if len(r.copy_runs) > 1 else ""
     return (
-        f"| {r.integrations:,} | {r.storage}:// | {r.workers} | {ours} | {r.copy_s:.2f} s "
+        f"| {r.integrations:,} | {r.storage}:// | {r.workers}{f' (round {r.round})' if r.round > 1 else ''} | {ours} | {r.copy_s:.2f} s "
         f"({r.copy_files_per_s:,.0f} files/s{spread}) | {ratio} | {first} | {once} | {r.load[0]:.1f} |"
     )
 
@@ -343,19 +345,25 @@ def run(
     redis_url: str = common.REDIS_URL,
     out: Path | None = None,
     rebuild: bool = False,
+    repeat: int = 1,
 ) -> list[Result]:
-    """Every (N, storage, workers) run; prints the Markdown table and writes it to results/herd.md."""
+    """Every (N, storage, workers) run, `repeat` rounds of them; prints the Markdown table (and how
+    throughput scales with the workers, round by round) and writes it to results/herd.md."""
     started = datetime.now(UTC)
     runs: list[Run] = []
     for count in counts:
         template = ensure_template(backend, count, leads, rebuild=rebuild)
         for storage in storages:
-            for w in workers:
-                runs.append(run_one(backend, template, count, leads, w, storage, redis_url, timeout))
+            for number in range(1, repeat + 1):
+                for w in workers:
+                    runs.append(run_one(backend, template, count, leads, w, storage, redis_url, timeout))
+                    runs[-1].round = number
     from bench import report
 
     info = report.machine()
     md = "\n".join([TABLE_HEAD, *(table_row(r) for r in runs)])
+    if len(set(workers)) > 1:
+        md += "\n\n" + "\n".join(scaling(runs))
     md += (
         f"\n\n{info['date']} ({started:%H:%M}-{datetime.now(UTC):%H:%M} UTC), {backend}, {leads} leads per file, "
         f"{info['cores']} cores, load at the end {info['loadavg']}, commit {info['commit']}; "
@@ -367,6 +375,34 @@ def run(
     if out:
         out.write_text(md)
     return [_result(r) for r in runs]
+
+
+def scaling(runs: list[Run]) -> list[str]:
+    """Per N and storage, files/s with W workers over files/s with the fewest, for each round.
+
+    A ratio is taken within a round only: the machine's speed moves from one minute to the next
+    (the COPY loop 274-840 files/s within one session), and the runs of a round are made minutes
+    apart, so pairing runs of different rounds would measure the machine.
+    """
+    lines = []
+    for n, storage in dict.fromkeys((r.integrations, r.storage) for r in runs):
+        mine = [r for r in runs if (r.integrations, r.storage) == (n, storage)]
+        fewest = min(r.workers for r in mine)
+        rounds = {
+            number: {r.workers: r for r in mine if r.round == number} for number in dict.fromkeys(r.round for r in mine)
+        }
+        for w in sorted({r.workers for r in mine} - {fewest}):
+            ratios = [
+                pair[w].files_per_s / pair[fewest].files_per_s
+                for pair in rounds.values()
+                if w in pair and fewest in pair and pair[w].files_per_s and pair[fewest].files_per_s
+            ]
+            if not ratios:
+                continue
+            each = ", ".join(f"{x:.2f}x" for x in ratios)
+            median = f" (median {statistics.median(ratios):.2f}x)" if len(ratios) > 1 else ""
+            lines.append(f"- {n:,} due, {storage}://: {w} workers / {fewest}: {each}{median}")
+    return lines
 
 
 def _result(r: Run) -> Result:
@@ -398,7 +434,8 @@ def _ints(value: str) -> list[int]:
 @click.option("--out", type=click.Path(path_type=Path), help="also write the Markdown table here")
 @click.option("--rebuild", is_flag=True, help="rebuild the template databases")
 @click.option("--prepare", is_flag=True, help="only build the missing template databases")
-def main(counts, workers, storage, backend, leads, timeout, redis_url, out, rebuild, prepare) -> None:
+@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True, help="rounds of every worker count")
+def main(counts, workers, storage, backend, leads, timeout, redis_url, out, rebuild, prepare, repeat) -> None:
     """Run the herd benchmark and print its table."""
     storages = [s.strip() for s in storage.split(",") if s.strip()]
     if set(storages) - {"file", "s3"}:
@@ -407,7 +444,7 @@ def main(counts, workers, storage, backend, leads, timeout, redis_url, out, rebu
         for count in _ints(counts):
             ensure_template(backend, count, leads, rebuild=rebuild)
         return
-    run(_ints(counts), _ints(workers), storages, backend, leads, timeout, redis_url, out, rebuild)
+    run(_ints(counts), _ints(workers), storages, backend, leads, timeout, redis_url, out, rebuild, repeat)
 
 
 if __name__ == "__main__":

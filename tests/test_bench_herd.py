@@ -11,6 +11,7 @@ import pytest
 
 from app.extensions import db
 from bench import herd_data
+from bench.herd import Run, scaling
 from jobs.worker import run_burst
 
 COUNT, LEADS = 5, 3
@@ -64,3 +65,25 @@ def test_a_small_herd_is_delivered_once_and_the_check_catches_lost_and_doubled_f
         problems = herd_data.verify(conn, outbox, COUNT, LEADS)
         assert f"{COUNT - 1} files on disk, expected {COUNT}" in problems
         assert any(p.startswith(f"{LEADS} leads in no file") for p in problems)
+
+
+def test_the_scaling_summary_pairs_runs_of_the_same_round_only():
+    def run(workers: int, seconds: float | None, round_: int, count: int = 500) -> Run:
+        return Run(count, workers, "file", "postgresql", copy_s=1.0, all_s=seconds, round=round_)
+
+    runs = [
+        run(1, 5.0, 1),
+        run(2, 2.5, 1),
+        run(4, 2.0, 1),  # round 1: 100, 200, 250 files/s
+        run(1, 4.0, 2),
+        run(2, 4.0, 2),
+        run(4, None, 2),  # round 2: the 4-worker run delivered nothing
+        run(1, 20.0, 1, count=2000),
+        run(2, 10.0, 1, count=2000),
+    ]
+
+    assert scaling(runs) == [
+        "- 500 due, file://: 2 workers / 1: 2.00x, 1.00x (median 1.50x)",
+        "- 500 due, file://: 4 workers / 1: 2.50x",
+        "- 2,000 due, file://: 2 workers / 1: 2.00x",
+    ]
