@@ -85,6 +85,19 @@ def test_in_a_sync_group_a_delivered_file_gets_its_name_only_when_the_group_is_s
         assert listing(root / "daily") == {"acme.csv": data}
 
 
+def test_a_sync_group_refuses_a_delivered_file_that_does_not_hold_what_was_written(root):
+    """Invariant 3 in a group: the flush checks the size under the final name, as the receipt
+    of a delivery made on its own does (something truncating the file before its rename)."""
+    data = sample_bytes()
+    with file_sync.together() as group:
+        local.deliver(make_source(data, "acme.csv"), {"directory": "daily"}, None)
+        (partial,) = (root / "daily").iterdir()
+        partial.write_bytes(data[:10])
+
+        with pytest.raises(OSError, match=f"holds 10 bytes after the rename, not {len(data)}"):
+            group.flush()
+
+
 def test_a_sync_group_left_without_its_flush_removes_its_partial_files(root):
     with pytest.raises(RuntimeError), file_sync.together():
         local.deliver(make_source(sample_bytes(), "acme.csv"), {"directory": "daily"}, None)

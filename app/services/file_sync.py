@@ -20,6 +20,7 @@ What a file may look like after a machine crash is unchanged:
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,30 +37,35 @@ class SyncGroup:
 
     def __init__(self) -> None:
         self.files: list[str] = []
-        self.renames: list[tuple[str, str]] = []
+        self.renames: list[tuple[str, str, int]] = []  # source, target, the size written
 
     def flush(self) -> None:
         """fsync every noted file, then make each noted rename; raises OSError if one fails.
 
-        What failed stays noted, so that discard() removes the temporary files not moved.
+        A renamed file must then hold the size written, as a transport's receipt promises
+        (invariant 3); what failed stays noted, so that discard() removes what was not moved.
         """
-        paths = self.files + [source for source, _ in self.renames]
+        paths = self.files + [source for source, _, _ in self.renames]
         if len(paths) == 1:
             fsync_path(paths[0])
         elif paths:
             with ThreadPoolExecutor(min(SYNC_THREADS, len(paths))) as pool:
                 list(pool.map(fsync_path, paths))  # list(): an error in any thread is raised here
-        for index, (source, target) in enumerate(self.renames):
+        for index, (source, target, size) in enumerate(self.renames):
             try:
                 os.replace(source, target)
+                held = os.stat(target).st_size
             except OSError:
                 self.renames = self.renames[index:]
                 raise
+            if held != size:
+                self.renames = self.renames[index + 1 :]
+                raise OSError(errno.EIO, f"the destination holds {held} bytes after the rename, not {size}")
         self.files, self.renames = [], []
 
     def discard(self) -> None:
         """Forget what is noted, removing temporary files that were never moved into place."""
-        for source, _ in self.renames:
+        for source, _, _ in self.renames:
             with suppress(OSError):  # best effort: the next attempt removes a stale temporary file
                 os.unlink(source)
         self.files, self.renames = [], []
@@ -93,11 +99,17 @@ def current() -> SyncGroup | None:
     return _current.get()
 
 
-def replace_durably(fd: int, source: str, target: str) -> None:
-    """Move the file written to `fd` from `source` to `target` once synced: now, or at the open group's flush."""
+def replace_durably(fd: int, source: str, target: str) -> int:
+    """Move the file written to `fd` from `source` to `target` once synced: now, or at the open group's flush.
+
+    Returns the size the target holds after the move, or, when the group moves it later, the
+    size written (the group's flush then checks that the target holds it).
+    """
     group = _current.get()
     if group is None:
         os.fsync(fd)
         os.replace(source, target)
-    else:
-        group.renames.append((source, target))
+        return os.stat(target).st_size
+    size = os.fstat(fd).st_size
+    group.renames.append((source, target, size))
+    return size

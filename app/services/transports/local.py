@@ -103,9 +103,8 @@ class LocalTransport(Transport):
             with os.fdopen(fd, "wb") as out, source.open() as fh:
                 shutil.copyfileobj(fh, out, COPY_CHUNK)
                 out.flush()
-                size = os.fstat(out.fileno()).st_size
                 # Synced, then named: now, or with the rest of a scheduled group (app.services.file_sync).
-                file_sync.replace_durably(out.fileno(), str(partial), str(final))
+                size = file_sync.replace_durably(out.fileno(), str(partial), str(final))
         except OSError as exc:
             with suppress(OSError):
                 partial.unlink()
