@@ -11,7 +11,7 @@ file system commits the waiting files' journal entries together), before the com
 records them.
 
 What a file may look like after a machine crash is unchanged:
-- a store file (noted in `files`) gets its name before it is synced; until the commit records it,
+- a store file (`note`) gets its name before it is synced; until the commit records it,
   its row says claimed, and a claimed batch is built again under the same key, so nobody
   reads such a file;
 - a delivered file (`replace_durably`) is synced under its temporary name and only then moved
@@ -38,6 +38,10 @@ class SyncGroup:
     def __init__(self) -> None:
         self.files: list[str] = []
         self.renames: list[tuple[str, str, int]] = []  # source, target, the size written
+
+    def note(self, path: str) -> None:
+        """A file already at its name (a store file), to be synced by flush()."""
+        self.files.append(path)
 
     def flush(self) -> None:
         """fsync every noted file, then make each noted rename; raises OSError if one fails.

@@ -124,7 +124,7 @@ class FileStore:
                     os.fsync(raw.fileno())  # the rename must not outrun the data on a crash
             self.fs.mv(temp, final)
             if group is not None:
-                group.files.append(final)
+                group.note(final)
         except BaseException:
             self._discard(temp)
             raise
