@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import redis as redis_lib
 from rq import Queue
 
 from app.extensions import db
-from app.services import scheduled_send, sending, ticks
+from app.models import BatchCsvIntegration
+from app.services import queueing, scheduled_send, sending, ticks
 from app.services.queueing import SEND_QUEUE
 from jobs.worker import make_worker
 from tests import factories
@@ -45,6 +47,38 @@ def test_more_integrations_than_a_page_are_all_taken_in_one_tick(world, app, mon
         [integrations[4].id],
     ]
     assert ticks.enqueue_due_sends(now) == []  # every slot moved on: nothing twice
+
+
+def test_a_tick_queues_each_step_of_whole_groups_before_it_takes_the_next(world, app, monkeypatch):
+    """Other workers start on the first groups while the tick takes the rest of the minute; when
+    Redis refuses a step, that step's slots are given back and the tick takes no more."""
+    monkeypatch.setitem(app.config, "SEND_GROUP_SIZE", 2)
+    monkeypatch.setattr(ticks, "TAKE_STEP", 3)  # rounded up to whole groups: steps of 4
+    now = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    integrations = [world.a.integration] + [factories.integration(world.a.campaign) for _ in range(11)]
+    ids = [i.id for i in integrations]
+    _due(integrations, now)
+    seen, refuse = [], [False, True]
+    real_enqueue = queueing.enqueue_scheduled_sends
+
+    def enqueue(slots):
+        # Records what each step hands to Redis and what the queue already holds. The second
+        # step meets Redis refusing: a real outage at that instant cannot be timed from a test.
+        seen.append(([slot[0] for slot in slots], _queued_slots(app)))
+        if refuse[len(seen) - 1]:
+            raise redis_lib.ConnectionError("Redis is away")
+        return real_enqueue(slots)
+
+    monkeypatch.setattr(queueing, "enqueue_scheduled_sends", enqueue)
+    assert [int(k.split(":")[0]) for k in ticks.enqueue_due_sends(now)] == ids[:4]
+    assert seen == [(ids[:4], []), (ids[4:8], [ids[:2], ids[2:4]])]  # the third step was never taken
+    db.session.expire_all()
+    next_runs = [db.session.get(BatchCsvIntegration, i).next_run_at for i in ids]
+    assert all(run > now for run in next_runs[:4]) and next_runs[4:] == [now] * 8
+
+    monkeypatch.setattr(queueing, "enqueue_scheduled_sends", real_enqueue)  # Redis is back
+    assert [int(k.split(":")[0]) for k in ticks.enqueue_due_sends(now)] == ids[4:]
+    assert _queued_slots(app) == [ids[i : i + 2] for i in range(0, 12, 2)]
 
 
 def test_a_tick_queues_the_minute_in_groups_and_each_slot_gets_one_file(world, app, monkeypatch):

@@ -206,6 +206,32 @@ def test_an_unusable_schedule_is_skipped_without_stopping_the_others(world):
     assert ticks.enqueue_due_sends(now) == [f"{b.id}:{scheduling.slot_key(now, 'UTC')}"]
 
 
+def test_one_tick_gives_each_schedule_its_own_next_run(world):
+    """The tick works a slot's next run out once per schedule; rows with another schedule get theirs."""
+    now = _utc(2026, 6, 1, 6, 0)
+    daily, london, tokyo, hourly, daily_too = (
+        world.a.integration,
+        factories.integration(world.a.campaign, schedule_cron="0 7 * * *", timezone="Europe/London"),
+        factories.integration(world.a.campaign, timezone="Asia/Tokyo"),  # the same cron, another zone
+        factories.integration(world.a.campaign, schedule_cron="0 * * * *"),
+        factories.integration(world.a.campaign),
+    )
+    for integ in (daily, london, hourly, daily_too):
+        integ.next_run_at = now  # 07:00 in London is 06:00 UTC in June
+    tokyo.next_run_at = _utc(2026, 5, 31, 21, 0)  # 06:00 in Tokyo, due since
+    db.session.commit()
+    assert len(ticks.enqueue_due_sends(now)) == 5
+    db.session.expire_all()
+    integrations = (daily, london, tokyo, hourly, daily_too)
+    assert [db.session.get(BatchCsvIntegration, i.id).next_run_at for i in integrations] == [
+        _utc(2026, 6, 2, 6, 0),
+        _utc(2026, 6, 2, 6, 0),
+        _utc(2026, 6, 1, 21, 0),
+        _utc(2026, 6, 1, 7, 0),
+        _utc(2026, 6, 2, 6, 0),
+    ]
+
+
 def test_run_tick_and_the_cli_tick(world, runner):
     result = runner.invoke(args=["ops", "tick"])
     assert result.exit_code == 0, result.output
